@@ -1,0 +1,193 @@
+//! The `gatehouse` command line: clap definitions and dispatch; each command group is a few lines over the service and store layers.
+
+mod admin;
+mod db;
+mod keys;
+mod roles;
+mod serve;
+mod sessions;
+mod users;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::Error;
+use crate::config::{Config, LogFormat};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "gatehouse",
+    version,
+    about = "Self-hosted authentication and user management"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (applies pending migrations first).
+    Serve {
+        /// Do not apply pending migrations at start.
+        #[arg(long)]
+        no_migrate: bool,
+        /// Print the effective configuration (secrets masked) and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
+    /// Database schema and maintenance.
+    #[command(subcommand)]
+    Db(DbCommand),
+    /// The role catalogue.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Administrators.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Users.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
+    /// Keys for the configuration.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Create the database if needed and apply every migration.
+    Init,
+    /// Apply pending migrations (all, or up to REV).
+    Upgrade {
+        #[arg(long, value_name = "REV")]
+        to: Option<String>,
+    },
+    /// Revert migrations down to REV (0 = empty schema).
+    Downgrade {
+        #[arg(long, value_name = "REV")]
+        to: String,
+    },
+    /// List migrations, applied or pending.
+    Status,
+    /// Connect, run a trivial query, print backend, version and latency.
+    Check,
+    /// Drop everything and re-create the schema.
+    Reset {
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Consistent copy of an SQLite database (prints the dump command for PostgreSQL/MySQL).
+    Backup { file: PathBuf },
+    /// Replace the SQLite database with a backup (prints the restore command for PostgreSQL/MySQL).
+    Restore { file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+enum RolesCommand {
+    /// Create or update the five built-in roles (idempotent).
+    Seed,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a super_admin, or promote an existing account.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// Read the password from standard input instead of prompting.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// List accounts.
+    List {
+        #[arg(long, default_value_t = 1000)]
+        limit: u64,
+    },
+    /// Clear an account's lockout.
+    Unlock { email: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionsCommand {
+    /// Delete expired and revoked sessions and spent one-time tokens.
+    Cleanup,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Print a fresh JWT secret and encryption master key.
+    Generate,
+}
+
+/// Set up logging from the configuration (stderr, so command output stays clean on stdout).
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match config.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+}
+
+fn load_config() -> Result<Config, Error> {
+    let config = Config::load()?;
+    init_logging(&config);
+    Ok(config)
+}
+
+/// Run one command line to completion.
+pub async fn run(cli: Cli) -> Result<(), Error> {
+    match cli.command {
+        Command::Keys(KeysCommand::Generate) => {
+            keys::generate();
+            Ok(())
+        }
+        Command::Serve {
+            no_migrate,
+            print_config,
+        } => {
+            let config = Config::load()?;
+            if print_config {
+                print!("{}", config.render_masked());
+                return Ok(());
+            }
+            init_logging(&config);
+            serve::run(config, no_migrate).await
+        }
+        Command::Db(cmd) => db::run(load_config()?, cmd).await,
+        Command::Roles(RolesCommand::Seed) => roles::seed(load_config()?).await,
+        Command::Admin(AdminCommand::Create {
+            email,
+            password_stdin,
+        }) => admin::create(load_config()?, &email, password_stdin).await,
+        Command::Users(UsersCommand::List { limit }) => users::list(load_config()?, limit).await,
+        Command::Users(UsersCommand::Unlock { email }) => {
+            users::unlock(load_config()?, &email).await
+        }
+        Command::Sessions(SessionsCommand::Cleanup) => sessions::cleanup(load_config()?).await,
+    }
+}
+
+/// The services over the configured database, for commands that need them (no migration, no JWT key).
+async fn accounts(config: &Config) -> Result<crate::service::accounts::Accounts, Error> {
+    let db = crate::store::db::connect(&config.database).await?;
+    let hasher = crate::crypto::password::PasswordHasher::new(&config.password)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    let policy = crate::domain::password_policy::PasswordPolicy {
+        min_length: config.password.min_length,
+        max_length: 128,
+        require_classes: config.password.require_classes,
+    };
+    Ok(crate::service::accounts::Accounts::new(db, hasher, policy))
+}

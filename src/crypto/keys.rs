@@ -1,0 +1,89 @@
+//! Resolving the JWT signing secret: the configured one, or in development a random key generated once and kept beside the SQLite database.
+
+use std::io::Write;
+use std::path::Path;
+
+use base64::Engine;
+use rand::RngCore;
+
+use crate::config::{Backend, Config, ConfigError, JwtAlgorithm, Secret};
+
+fn random_key() -> String {
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A fresh value for `JWT_SECRET` (384 random bits).
+pub fn generate_jwt_secret() -> String {
+    random_key()
+}
+
+/// A fresh value for `ENCRYPTION_MASTER_KEY` (32 random bytes, base64).
+pub fn generate_master_key() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn read_or_create(path: &Path) -> std::io::Result<String> {
+    if let Ok(existing) = std::fs::read_to_string(path) {
+        let existing = existing.trim().to_string();
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let key = random_key();
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    opts.open(path)?.write_all(key.as_bytes())?;
+    Ok(key)
+}
+
+/// The HS256 secret to sign with; `None` for asymmetric algorithms (their key file is used instead).
+pub fn resolve_jwt_secret(config: &Config) -> Result<Option<Secret>, ConfigError> {
+    if config.jwt.algorithm != JwtAlgorithm::HS256 {
+        return Ok(None);
+    }
+    if let Some(secret) = &config.jwt.secret {
+        return Ok(Some(secret.clone()));
+    }
+    if config.database.backend != Backend::Sqlite {
+        return Err(ConfigError::new(
+            "JWT_SECRET",
+            "required with PostgreSQL or MySQL (generate one with `gatehouse keys generate`)",
+        ));
+    }
+    match config.dev_jwt_key_path() {
+        Some(path) => {
+            let key = read_or_create(&path).map_err(|e| {
+                ConfigError::new(
+                    "JWT_SECRET",
+                    format!(
+                        "unset, and the development key {} cannot be used: {e}",
+                        path.display()
+                    ),
+                )
+            })?;
+            tracing::warn!(
+                path = %path.display(),
+                "JWT_SECRET is not set: using a development key kept beside the database; set JWT_SECRET in production"
+            );
+            Ok(Some(Secret::new(key)))
+        }
+        None => {
+            tracing::warn!(
+                "JWT_SECRET is not set: using a random key for this in-memory database; tokens die with the process"
+            );
+            Ok(Some(Secret::new(random_key())))
+        }
+    }
+}

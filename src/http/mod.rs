@@ -1,0 +1,114 @@
+//! The HTTP layer: routers per area, the middleware stack, problem documents and the OpenAPI document generated from the routes.
+
+pub mod json;
+pub mod ops;
+pub mod problem;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::Gatehouse;
+
+/// Request bodies above this are refused with 413.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Gatehouse", description = "Self-hosted authentication and user management"),
+    components(schemas(problem::Problem, crate::service::FieldError)),
+    tags((name = "operations", description = "Liveness, readiness, documentation"))
+)]
+struct ApiDoc;
+
+/// Every contract route under `/api/v1`, with its OpenAPI description.
+pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
+    OpenApiRouter::new()
+}
+
+/// The complete OpenAPI document: root operations plus `/api/v1`.
+pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = OpenApiRouter::<Gatehouse>::with_openapi(ApiDoc::openapi())
+        .merge(ops::routes())
+        .nest("/api/v1", api_routes())
+        .split_for_parts();
+    doc
+}
+
+/// The whole server: operations at the root, the API under `/api/v1`, and the middleware stack.
+pub(crate) fn app(gh: Gatehouse) -> Router {
+    let config = gh.config();
+    let request_id = HeaderName::from_static("x-request-id");
+    let cors = if config.cors_allowed_origins.is_empty() {
+        None
+    } else if config.cors_allowed_origins.iter().any(|o| o == "*") {
+        Some(CorsLayer::permissive())
+    } else {
+        let origins: Vec<HeaderValue> = config
+            .cors_allowed_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
+            .collect();
+        Some(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any)
+                .max_age(Duration::from_secs(600)),
+        )
+    };
+    let (ops, _) = OpenApiRouter::<Gatehouse>::new()
+        .merge(ops::routes())
+        .split_for_parts();
+    let router = Router::new()
+        .merge(ops)
+        .nest("/api/v1", gh.router())
+        .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })
+        .with_state(gh.clone());
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    // Innermost first: timeout, body limit, panics; then every bare error becomes a problem
+    // document; then request ids and tracing around everything.
+    router
+        .layer(
+            ServiceBuilder::new()
+                .layer(CatchPanicLayer::new())
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    config.request_timeout,
+                )),
+        )
+        .layer(axum::middleware::map_response(problem::problem_for_bare_errors))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(|req: &Request<_>| {
+                            let id = req
+                                .headers()
+                                .get("x-request-id")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("");
+                            // The path only: query strings may carry tokens.
+                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                        })
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(request_id)),
+        )
+}

@@ -1,0 +1,91 @@
+//! Operational endpoints at the server root: liveness, readiness and the OpenAPI document.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::Gatehouse;
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` while the process answers.
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Check {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'static str>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    status: &'static str,
+    checks: std::collections::BTreeMap<&'static str, Check>,
+}
+
+/// The process is alive.
+#[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = Health)))]
+async fn health() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// The database answers (503 with the failing checks otherwise).
+#[utoipa::path(get, path = "/ready", tag = "operations", responses(
+    (status = 200, body = Readiness), (status = 503, body = Readiness)))]
+async fn ready(State(gh): State<Gatehouse>) -> impl IntoResponse {
+    let check = match gh.ping_database(Duration::from_secs(2)).await {
+        Ok(latency) => Check {
+            status: "ok",
+            latency_ms: Some(latency.as_secs_f64() * 1000.0),
+            error: None,
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness: database did not answer");
+            Check {
+                status: "unavailable",
+                latency_ms: None,
+                error: Some("the database did not answer"),
+            }
+        }
+    };
+    let ok = check.status == "ok";
+    let body = Readiness {
+        status: if ok { "ok" } else { "unavailable" },
+        checks: [("database", check)].into(),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body))
+}
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "operations", responses(
+    (status = 200, description = "OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi(State(gh): State<Gatehouse>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        gh.openapi_json(),
+    )
+}
+
+pub fn routes() -> OpenApiRouter<Gatehouse> {
+    OpenApiRouter::new()
+        .routes(routes!(health))
+        .routes(routes!(ready))
+        .routes(routes!(openapi))
+}

@@ -1,0 +1,170 @@
+//! Gatehouse: a self-hosted authentication and user-management server, and the library to embed it in an axum app.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), gatehouse::Error> {
+//! let config = gatehouse::config::Config::load()?;
+//! let gh = gatehouse::Gatehouse::connect(config).await?;
+//! gh.migrate().await?;
+//! let app: axum::Router = axum::Router::new()
+//!     .nest("/api/v1", gh.router())
+//!     .with_state(gh.clone());
+//! # let _ = app; Ok(()) }
+//! ```
+
+pub mod cli;
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod service;
+pub mod store;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use sea_orm::DatabaseConnection;
+
+use crate::config::{Config, ConfigError, Secret};
+use crate::crypto::password::PasswordHasher;
+use crate::domain::password_policy::PasswordPolicy;
+use crate::service::ServiceError;
+use crate::service::accounts::Accounts;
+use crate::store::StoreError;
+
+/// Anything that can stop Gatehouse from starting or a command from finishing; one human line each.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Service(#[from] ServiceError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A running Gatehouse: configuration, database pool and services. Cheap to clone.
+#[derive(Clone)]
+pub struct Gatehouse {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    db: DatabaseConnection,
+    accounts: Accounts,
+    #[allow(dead_code)] // signs tokens once authentication lands
+    jwt_secret: Option<Secret>,
+    openapi: OnceLock<String>,
+}
+
+impl Gatehouse {
+    /// Connect to the configured database and build the services. Does not migrate.
+    pub async fn connect(config: Config) -> Result<Self, Error> {
+        let jwt_secret = crypto::keys::resolve_jwt_secret(&config)?;
+        let db = store::db::connect(&config.database).await?;
+        Self::with_connection(config, db, jwt_secret)
+    }
+
+    fn with_connection(
+        config: Config,
+        db: DatabaseConnection,
+        jwt_secret: Option<Secret>,
+    ) -> Result<Self, Error> {
+        let hasher = PasswordHasher::new(&config.password)
+            .map_err(|e| ConfigError::new("PASSWORD_ARGON2_MEMORY_KIB", e.to_string()))?;
+        let policy = PasswordPolicy {
+            min_length: config.password.min_length,
+            max_length: 128,
+            require_classes: config.password.require_classes,
+        };
+        let accounts = Accounts::new(db.clone(), hasher, policy);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                config,
+                db,
+                accounts,
+                jwt_secret,
+                openapi: OnceLock::new(),
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.inner.db
+    }
+
+    pub fn accounts(&self) -> &Accounts {
+        &self.inner.accounts
+    }
+
+    /// Apply every pending migration. Returns how many ran.
+    pub async fn migrate(&self) -> Result<usize, Error> {
+        Ok(store::schema::upgrade(self.db(), None).await?)
+    }
+
+    /// Start-up duties: make sure `ADMIN_USERNAME` is a super_admin when configured.
+    pub async fn bootstrap(&self) -> Result<(), Error> {
+        if let Some(admin) = &self.config().admin {
+            let outcome = self
+                .accounts()
+                .ensure_super_admin(&admin.email, Some(admin.password.expose()))
+                .await
+                .map_err(|e| Error::Usage(format!("ADMIN_USERNAME/ADMIN_PASSWORD: {e}")))?;
+            tracing::info!(email = %admin.email, ?outcome, "bootstrap super_admin ensured");
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers within `timeout`, and how fast.
+    pub async fn ping_database(&self, timeout: Duration) -> Result<Duration, StoreError> {
+        store::db::ping(self.db(), timeout).await
+    }
+
+    /// Every contract route, to nest under `/api/v1` in a host app whose state is a `Gatehouse`.
+    pub fn router(&self) -> axum::Router<Gatehouse> {
+        http::api_routes().split_for_parts().0
+    }
+
+    /// The whole server (operations at the root, API under `/api/v1`, middleware), ready to serve.
+    pub fn app(&self) -> axum::Router {
+        http::app(self.clone())
+    }
+
+    /// The OpenAPI 3.1 document, rendered once.
+    pub fn openapi_json(&self) -> String {
+        self.inner
+            .openapi
+            .get_or_init(|| http::openapi_document().to_json().unwrap_or_default())
+            .clone()
+    }
+
+    /// Serve on `listener` until `shutdown` resolves; in-flight requests finish first.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let app = self.app();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        self.inner
+            .db
+            .clone()
+            .close()
+            .await
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+}

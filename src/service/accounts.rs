@@ -1,0 +1,220 @@
+//! Operator-level account flows shared by the CLI and start-up: bootstrap a super_admin, list and unlock users, seed roles, clean up sessions.
+
+use chrono::{DateTime, Utc};
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::ServiceError;
+use crate::crypto::password::PasswordHasher;
+use crate::domain::email::Email;
+use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::roles::Role;
+use crate::store::audit::{self, AuditEntry};
+use crate::store::roles::RoleDef;
+use crate::store::{self, StoreError};
+
+/// What `ensure_super_admin` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminOutcome {
+    Created,
+    Promoted,
+    AlreadySuperAdmin,
+}
+
+/// A user as the admin CLI lists it.
+#[derive(Debug, Clone)]
+pub struct UserSummary {
+    pub id: Uuid,
+    pub email: String,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub active: bool,
+    pub locked: bool,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    db: DatabaseConnection,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+}
+
+fn parse_email(raw: &str) -> Result<Email, ServiceError> {
+    Email::parse(raw).map_err(|e| ServiceError::invalid("email", e.code(), e.to_string()))
+}
+
+impl Accounts {
+    pub fn new(db: DatabaseConnection, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
+        Self { db, hasher, policy }
+    }
+
+    /// Whether an account (deleted ones included) holds this email.
+    pub async fn exists(&self, email: &str) -> Result<bool, ServiceError> {
+        let email = parse_email(email)?;
+        Ok(store::users::find_by_email(&self.db, email.key())
+            .await?
+            .is_some())
+    }
+
+    /// Make `email` a super_admin: promote the account if it exists (its password untouched),
+    /// otherwise create it with `password`, which must meet the policy.
+    pub async fn ensure_super_admin(
+        &self,
+        email: &str,
+        password: Option<&str>,
+    ) -> Result<AdminOutcome, ServiceError> {
+        let email = parse_email(email)?;
+        if let Some(outcome) = self.promote(&email).await? {
+            return Ok(outcome);
+        }
+        let password = password.ok_or_else(|| {
+            ServiceError::invalid(
+                "password",
+                "required",
+                "a password is needed to create the account",
+            )
+        })?;
+        let violations = self.policy.check(password, Some(email.as_str()));
+        if !violations.is_empty() {
+            return Err(ServiceError::Validation(
+                violations
+                    .into_iter()
+                    .map(|v| super::FieldError {
+                        field: "password",
+                        code: v.code,
+                        message: v.message,
+                    })
+                    .collect(),
+            ));
+        }
+        let hash = self.hasher.hash(password.to_string()).await?;
+        let created = store::users::insert(
+            &self.db,
+            store::users::NewUser {
+                email: email.as_str().to_string(),
+                email_lower: email.key().to_string(),
+                password_hash: Some(hash),
+                name: None,
+                roles: vec![Role::SuperAdmin.name().to_string()],
+                email_verified: true,
+            },
+        )
+        .await;
+        match created {
+            Ok(user) => {
+                audit::record(
+                    &self.db,
+                    AuditEntry {
+                        event: "admin_created",
+                        user_id: Some(user.id),
+                        detail: serde_json::json!({"via": "operator"}),
+                        ..Default::default()
+                    },
+                )
+                .await?;
+                Ok(AdminOutcome::Created)
+            }
+            // Someone created it meanwhile (two instances starting together): promote that one.
+            Err(StoreError::Conflict(_)) => self
+                .promote(&email)
+                .await?
+                .ok_or_else(|| ServiceError::Internal("account vanished during creation".into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn promote(&self, email: &Email) -> Result<Option<AdminOutcome>, ServiceError> {
+        let Some(user) = store::users::find_by_email(&self.db, email.key()).await? else {
+            return Ok(None);
+        };
+        if user.deleted_at.is_some() {
+            return Err(ServiceError::Conflict {
+                code: "account_deleted",
+                detail: format!("the account {} is deleted", email),
+            });
+        }
+        let granted =
+            store::users::grant_role(&self.db, user.id, Role::SuperAdmin.name(), None).await?;
+        if !granted {
+            return Ok(Some(AdminOutcome::AlreadySuperAdmin));
+        }
+        audit::record(
+            &self.db,
+            AuditEntry {
+                event: "role_granted",
+                user_id: Some(user.id),
+                detail: serde_json::json!({"role": Role::SuperAdmin.name(), "via": "operator"}),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(Some(AdminOutcome::Promoted))
+    }
+
+    /// Users in creation order with their roles.
+    pub async fn list(&self, limit: u64) -> Result<Vec<UserSummary>, ServiceError> {
+        let users = store::users::list(&self.db, limit).await?;
+        let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
+        let mut roles = store::users::roles_of(&self.db, &ids).await?;
+        let now = Utc::now();
+        Ok(users
+            .into_iter()
+            .map(|u| {
+                let mut r = roles.remove(&u.id).unwrap_or_default();
+                r.sort_by_key(|name| std::cmp::Reverse(Role::parse(name).map_or(0, Role::rank)));
+                UserSummary {
+                    id: u.id,
+                    email: u.email,
+                    name: u.name,
+                    roles: r,
+                    active: u.active,
+                    locked: u.locked_until.is_some_and(|t| t > now),
+                    created_at: u.created_at,
+                    last_login_at: u.last_login_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Clear the lockout of the account with this email.
+    pub async fn unlock(&self, email: &str) -> Result<(), ServiceError> {
+        let email = parse_email(email)?;
+        let user = store::users::find_by_email(&self.db, email.key())
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(ServiceError::NotFound)?;
+        store::users::unlock(&self.db, user.id).await?;
+        audit::record(
+            &self.db,
+            AuditEntry {
+                event: "account_unlocked",
+                user_id: Some(user.id),
+                detail: serde_json::json!({"via": "operator"}),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Create or update the five built-in roles. Returns (created, updated).
+    pub async fn seed_roles(&self) -> Result<(usize, usize), ServiceError> {
+        let defs: Vec<RoleDef> = Role::ALL
+            .iter()
+            .map(|r| RoleDef {
+                name: r.name(),
+                rank: r.rank(),
+                description: r.description(),
+                permissions: r.permissions(),
+            })
+            .collect();
+        Ok(store::roles::upsert(&self.db, &defs).await?)
+    }
+
+    /// Delete expired and revoked sessions and spent one-time tokens.
+    pub async fn cleanup_sessions(&self) -> Result<u64, ServiceError> {
+        Ok(store::sessions::cleanup(&self.db).await?)
+    }
+}

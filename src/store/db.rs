@@ -1,0 +1,217 @@
+//! Opening the connection pool for the configured backend (SQLite tuned for concurrent use), creating the database on `db init`, and the health probe.
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+};
+use sea_orm::sqlx::{self, ConnectOptions as _, Connection as _};
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, SqlxMySqlConnector,
+    SqlxPostgresConnector, SqlxSqliteConnector, Statement,
+};
+
+use super::StoreError;
+use crate::config::{Backend, DatabaseConfig};
+
+fn unavailable(cfg: &DatabaseConfig, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!(
+        "cannot connect to the {} database at {}: {e}",
+        cfg.backend.name(),
+        cfg.masked_url()
+    ))
+}
+
+fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
+    let base = match &cfg.sqlite_path {
+        Some(path) => SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true),
+        None => SqliteConnectOptions::new().in_memory(true),
+    };
+    base.journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+}
+
+/// Open the pool. Fails with `Unavailable` (one readable line) when the server does not answer.
+pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreError> {
+    let url = cfg.url.expose();
+    let max = cfg.max_connections();
+    macro_rules! pool {
+        ($opts:ty) => {
+            <$opts>::new()
+                .max_connections(max)
+                .min_connections(0)
+                .acquire_timeout(cfg.connect_timeout)
+                .max_lifetime(cfg.pool_recycle)
+                .idle_timeout(Duration::from_secs(60))
+        };
+    }
+    let conn = match cfg.backend {
+        Backend::Sqlite => {
+            if let Some(dir) = cfg.sqlite_path.as_deref().and_then(|p| p.parent())
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    unavailable(cfg, format!("cannot create folder {}: {e}", dir.display()))
+                })?;
+            }
+            let mut pool = pool!(SqlitePoolOptions);
+            if cfg.sqlite_path.is_none() {
+                // Every in-memory connection is its own database: keep exactly one, forever.
+                pool = pool
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None);
+            }
+            let pool = pool
+                .connect_with(sqlite_options(cfg))
+                .await
+                .map_err(|e| unavailable(cfg, e))?;
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
+        }
+        Backend::Postgres => {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| unavailable(cfg, e))?;
+            let pool = pool!(PgPoolOptions)
+                .connect_with(opts)
+                .await
+                .map_err(|e| unavailable(cfg, e))?;
+            SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+        }
+        Backend::MySql => {
+            let opts = MySqlConnectOptions::from_str(url)
+                .map_err(|e| unavailable(cfg, e))?
+                .charset("utf8mb4");
+            let pool = pool!(MySqlPoolOptions)
+                .connect_with(opts)
+                .await
+                .map_err(|e| unavailable(cfg, e))?;
+            SqlxMySqlConnector::from_sqlx_mysql_pool(pool)
+        }
+    };
+    Ok(conn)
+}
+
+fn database_name(cfg: &DatabaseConfig) -> Result<String, StoreError> {
+    let url = url::Url::parse(cfg.url.expose()).map_err(|e| StoreError::Database(e.to_string()))?;
+    let name = url.path().trim_start_matches('/').to_string();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(StoreError::Database(format!(
+            "database name {name:?} must be letters, digits, '_' or '-'"
+        )));
+    }
+    Ok(name)
+}
+
+/// Create the database itself if it does not exist yet (SQLite: the file and its folders).
+pub async fn create_database_if_missing(cfg: &DatabaseConfig) -> Result<bool, StoreError> {
+    match cfg.backend {
+        Backend::Sqlite => {
+            let existed = cfg.sqlite_path.as_deref().is_none_or(|p| p.exists());
+            connect(cfg)
+                .await?
+                .close()
+                .await
+                .map_err(StoreError::from)?;
+            Ok(!existed)
+        }
+        Backend::Postgres => {
+            let name = database_name(cfg)?;
+            let opts = PgConnectOptions::from_str(cfg.url.expose())
+                .map_err(|e| unavailable(cfg, e))?
+                .database("postgres");
+            let mut conn = opts.connect().await.map_err(|e| unavailable(cfg, e))?;
+            let exists: Option<(i32,)> =
+                sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+                    .bind(&name)
+                    .fetch_optional(&mut conn)
+                    .await?;
+            if exists.is_none() {
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+                    .execute(&mut conn)
+                    .await?;
+            }
+            conn.close().await?;
+            Ok(exists.is_none())
+        }
+        Backend::MySql => {
+            let name = database_name(cfg)?;
+            let mut url = url::Url::parse(cfg.url.expose()).map_err(|e| unavailable(cfg, e))?;
+            url.set_path("");
+            let opts =
+                MySqlConnectOptions::from_str(url.as_str()).map_err(|e| unavailable(cfg, e))?;
+            let mut conn = opts.connect().await.map_err(|e| unavailable(cfg, e))?;
+            let exists: Option<(String,)> = sqlx::query_as(
+                "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?",
+            )
+            .bind(&name)
+            .fetch_optional(&mut conn)
+            .await?;
+            if exists.is_none() {
+                sqlx::raw_sql(
+                    sqlx::AssertSqlSafe(format!("CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")),
+                )
+                .execute(&mut conn)
+                .await?;
+            }
+            conn.close().await?;
+            Ok(exists.is_none())
+        }
+    }
+}
+
+/// What `db check` reports.
+#[derive(Debug, Clone)]
+pub struct DbProbe {
+    pub backend: &'static str,
+    pub server_version: String,
+    pub latency: Duration,
+}
+
+/// Run a trivial query and time it.
+pub async fn probe(db: &DatabaseConnection) -> Result<DbProbe, StoreError> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DatabaseBackend::Sqlite => "SELECT sqlite_version() AS v",
+        _ => "SELECT version() AS v",
+    };
+    let started = Instant::now();
+    let row = db
+        .query_one_raw(Statement::from_string(backend, sql))
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    let latency = started.elapsed();
+    let server_version: String = row.try_get("", "v")?;
+    Ok(DbProbe {
+        backend: match backend {
+            DatabaseBackend::Sqlite => "sqlite",
+            DatabaseBackend::Postgres => "postgres",
+            _ => "mysql",
+        },
+        server_version,
+        latency,
+    })
+}
+
+/// A bounded liveness check for `/ready`.
+pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<Duration, StoreError> {
+    let started = Instant::now();
+    match tokio::time::timeout(timeout, db.ping()).await {
+        Ok(Ok(())) => Ok(started.elapsed()),
+        Ok(Err(e)) => Err(StoreError::Unavailable(e.to_string())),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "no answer within {} ms",
+            timeout.as_millis()
+        ))),
+    }
+}

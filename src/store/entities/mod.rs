@@ -1,0 +1,14 @@
+//! sea-orm entities: one module per table, mirroring the migrations.
+
+pub mod api_keys;
+pub mod audit_log;
+pub mod billing_records;
+pub mod integrations;
+pub mod oauth_identities;
+pub mod one_time_tokens;
+pub mod recovery_codes;
+pub mod roles;
+pub mod sessions;
+pub mod usage_records;
+pub mod user_roles;
+pub mod users;

@@ -1,0 +1,66 @@
+//! The storage layer's one error type, classifying driver errors once (unavailable, conflict, not found) for the layers above.
+
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database did not answer (down, unreachable, pool exhausted).
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A unique constraint refused the write.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("not found")]
+    NotFound,
+    /// A migration revision that does not exist, or a move in the wrong direction.
+    #[error("{0}")]
+    Revision(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+fn sqlx_is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
+    use sea_orm::sqlx::Error as E;
+    matches!(
+        e,
+        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_)
+    )
+}
+
+impl From<DbErr> for StoreError {
+    fn from(err: DbErr) -> Self {
+        if let Some(SqlErr::UniqueConstraintViolation(msg)) = err.sql_err() {
+            return StoreError::Conflict(msg);
+        }
+        match &err {
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+                if sqlx_is_unavailable(e) =>
+            {
+                StoreError::Unavailable(err.to_string())
+            }
+            DbErr::RecordNotFound(_) => StoreError::NotFound,
+            _ => StoreError::Database(err.to_string()),
+        }
+    }
+}
+
+impl From<sea_orm::sqlx::Error> for StoreError {
+    fn from(err: sea_orm::sqlx::Error) -> Self {
+        if sqlx_is_unavailable(&err) {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Database(err.to_string())
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(err: std::io::Error) -> Self {
+        StoreError::Io(err.to_string())
+    }
+}

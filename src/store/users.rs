@@ -1,0 +1,148 @@
+//! Queries on accounts and their role grants.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::StoreError;
+use super::entities::{user_roles, users};
+
+/// What a new account needs.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub email_lower: String,
+    pub password_hash: Option<String>,
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+}
+
+/// Insert a user and its role grants in one transaction. A taken email is `Conflict`.
+pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<users::Model, StoreError> {
+    let now = Utc::now();
+    let id = Uuid::now_v7();
+    let txn = db.begin().await?;
+    let user = users::ActiveModel {
+        id: Set(id),
+        email: Set(new.email),
+        email_lower: Set(new.email_lower),
+        password_hash: Set(new.password_hash),
+        name: Set(new.name),
+        active: Set(true),
+        deleted_at: Set(None),
+        email_verified: Set(new.email_verified),
+        email_verified_at: Set(new.email_verified.then_some(now)),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        last_login_at: Set(None),
+        mfa_enabled: Set(false),
+        mfa_secret: Set(None),
+        mfa_pending_secret: Set(None),
+        mfa_last_step: Set(None),
+        metadata: Set(serde_json::json!({})),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
+    for role in &new.roles {
+        grant_in(&txn, id, role, None).await?;
+    }
+    txn.commit().await?;
+    Ok(user)
+}
+
+async fn grant_in<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    role: &str,
+    granted_by: Option<Uuid>,
+) -> Result<bool, StoreError> {
+    let res = user_roles::ActiveModel {
+        user_id: Set(user_id),
+        role: Set(role.to_string()),
+        granted_at: Set(Utc::now()),
+        granted_by: Set(granted_by),
+    }
+    .insert(db)
+    .await;
+    match res.map_err(StoreError::from) {
+        Ok(_) => Ok(true),
+        // The grant exists already (the primary key refused a second one).
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Grant `role` to a user; `false` when it was already granted.
+pub async fn grant_role(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    role: &str,
+    granted_by: Option<Uuid>,
+) -> Result<bool, StoreError> {
+    grant_in(db, user_id, role, granted_by).await
+}
+
+/// The account with this lower-cased email, deleted ones included.
+pub async fn find_by_email(
+    db: &DatabaseConnection,
+    email_lower: &str,
+) -> Result<Option<users::Model>, StoreError> {
+    Ok(users::Entity::find()
+        .filter(users::Column::EmailLower.eq(email_lower))
+        .one(db)
+        .await?)
+}
+
+/// Role names per user, for a batch of users (one query).
+pub async fn roles_of(
+    db: &DatabaseConnection,
+    ids: &[Uuid],
+) -> Result<HashMap<Uuid, Vec<String>>, StoreError> {
+    let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let rows = user_roles::Entity::find()
+        .filter(user_roles::Column::UserId.is_in(ids.iter().copied()))
+        .all(db)
+        .await?;
+    for r in rows {
+        out.entry(r.user_id).or_default().push(r.role);
+    }
+    Ok(out)
+}
+
+/// Accounts in creation order (deleted ones excluded), at most `limit`.
+pub async fn list(db: &DatabaseConnection, limit: u64) -> Result<Vec<users::Model>, StoreError> {
+    Ok(users::Entity::find()
+        .filter(users::Column::DeletedAt.is_null())
+        .order_by_asc(users::Column::CreatedAt)
+        .order_by_asc(users::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Clear the failed-login counter and any lock. `false` when no such account.
+pub async fn unlock(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::FailedLogins, Expr::value(0))
+        .col_expr(
+            users::Column::LockedUntil,
+            Expr::value(Option::<chrono::DateTime<Utc>>::None),
+        )
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected > 0)
+}
