@@ -16,6 +16,7 @@ pub mod config;
 pub mod crypto;
 pub mod domain;
 pub mod http;
+pub mod limits;
 pub mod service;
 pub mod store;
 
@@ -29,6 +30,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
+use crate::service::auth::{Auth, AuthSettings, seconds};
 use crate::store::StoreError;
 
 /// Anything that can stop Gatehouse from starting or a command from finishing; one human line each.
@@ -56,8 +58,7 @@ struct Inner {
     config: Config,
     db: DatabaseConnection,
     accounts: Accounts,
-    #[allow(dead_code)] // signs tokens once authentication lands
-    jwt_secret: Option<Secret>,
+    auth: Auth,
     openapi: OnceLock<String>,
 }
 
@@ -81,13 +82,42 @@ impl Gatehouse {
             max_length: 128,
             require_classes: config.password.require_classes,
         };
-        let accounts = Accounts::new(db.clone(), hasher, policy);
+        let accounts = Accounts::new(db.clone(), hasher.clone(), policy);
+        let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
+        let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
+        // Refresh tokens are keyed by the HS256 secret, or by the private key file's bytes.
+        let material = match (&jwt_secret, &config.jwt.private_key_file) {
+            (Some(secret), _) => secret.expose().as_bytes().to_vec(),
+            (None, Some(path)) => std::fs::read(path)
+                .map_err(|e| ConfigError::new("JWT_PRIVATE_KEY_FILE", e.to_string()))?,
+            (None, None) => {
+                return Err(ConfigError::new("JWT_SECRET", "no signing key configured").into());
+            }
+        };
+        let settings = AuthSettings {
+            issuer,
+            access_ttl: seconds(config.jwt.access_token_ttl),
+            refresh_ttl: seconds(config.jwt.refresh_token_ttl),
+            reuse_grace: seconds(config.auth.refresh_reuse_grace),
+            max_attempts: config.auth.max_login_attempts,
+            lockout: seconds(config.auth.lockout),
+            auto_login_on_register: config.auth.auto_login_on_register,
+            require_email_verification: config.auth.require_email_verification,
+        };
+        let auth = Auth::new(
+            db.clone(),
+            hasher,
+            policy,
+            Arc::new(jwt),
+            crypto::tokens::RefreshSecret::new(&material),
+            settings,
+        );
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 db,
                 accounts,
-                jwt_secret,
+                auth,
                 openapi: OnceLock::new(),
             }),
         })
@@ -103,6 +133,10 @@ impl Gatehouse {
 
     pub fn accounts(&self) -> &Accounts {
         &self.inner.accounts
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
     }
 
     /// Apply every pending migration. Returns how many ran.

@@ -1,4 +1,6 @@
-//! Cryptographic infrastructure (password hashing pool; later JWT keys, token MACs and envelopes), kept apart from the rules that use it.
+//! Cryptographic infrastructure (password hashing pool, JWT keys, refresh-token MACs), kept apart from the rules that use it.
 
+pub mod jwt;
 pub mod keys;
 pub mod password;
+pub mod tokens;

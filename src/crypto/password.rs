@@ -27,6 +27,8 @@ pub struct PasswordHasher {
 
 struct Inner {
     params: Params,
+    /// A hash of nothing anyone knows, verified for unknown accounts so they cost the same time.
+    dummy: std::sync::OnceLock<String>,
     workers: Semaphore,
     /// Jobs admitted (running or waiting for a worker).
     admitted: AtomicUsize,
@@ -54,6 +56,7 @@ impl PasswordHasher {
         Ok(Self {
             inner: Arc::new(Inner {
                 params,
+                dummy: std::sync::OnceLock::new(),
                 workers: Semaphore::new(cfg.hash_workers),
                 admitted: AtomicUsize::new(0),
                 capacity: cfg.hash_workers + cfg.hash_queue,
@@ -86,30 +89,81 @@ impl PasswordHasher {
             .map_err(|e| HashError::Failed(e.to_string()))
     }
 
-    /// A PHC string (`$argon2id$v=19$m=…`) for `password`.
-    pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.run(move |params| {
-            let salt = SaltString::generate(&mut OsRng);
-            Self::argon2(params)
-                .hash_password(password.as_bytes(), &salt)
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Failed(e.to_string()))
-        })
-        .await?
+    fn hash_sync(params: &Params, password: &str) -> Result<String, HashError> {
+        let salt = SaltString::generate(&mut OsRng);
+        Self::argon2(params)
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| HashError::Failed(e.to_string()))
     }
 
-    /// Whether `password` matches the stored PHC hash (a malformed hash never matches).
-    pub async fn verify(&self, password: String, stored: String) -> Result<bool, HashError> {
+    /// A PHC string (`$argon2id$v=19$m=…`) for `password`.
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
+        self.run(move |params| Self::hash_sync(params, &password))
+            .await?
+    }
+
+    /// Check `password` against a stored hash (argon2id PHC or imported bcrypt). With no stored
+    /// hash (unknown account) a dummy hash is verified instead, so both cost the same.
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<Verification, HashError> {
+        let inner = self.inner.clone();
         self.run(move |params| {
-            let Ok(parsed) = PasswordHash::new(&stored) else {
-                return false;
+            let Some(stored) = stored else {
+                let dummy = inner
+                    .dummy
+                    .get_or_init(|| Self::hash_sync(params, "gatehouse-dummy").unwrap_or_default());
+                if let Ok(parsed) = PasswordHash::new(dummy) {
+                    let _ = Self::argon2(params).verify_password(password.as_bytes(), &parsed);
+                }
+                return Verification {
+                    ok: false,
+                    needs_rehash: false,
+                };
             };
-            Self::argon2(params)
+            if ["$2a$", "$2b$", "$2y$"]
+                .iter()
+                .any(|p| stored.starts_with(p))
+            {
+                let ok = bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false);
+                return Verification {
+                    ok,
+                    needs_rehash: ok,
+                };
+            }
+            let Ok(parsed) = PasswordHash::new(&stored) else {
+                return Verification {
+                    ok: false,
+                    needs_rehash: false,
+                };
+            };
+            let ok = Self::argon2(params)
                 .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
+                .is_ok();
+            let current = parsed.algorithm.as_str() == "argon2id"
+                && Params::try_from(&parsed).is_ok_and(|p| {
+                    p.m_cost() == params.m_cost()
+                        && p.t_cost() == params.t_cost()
+                        && p.p_cost() == params.p_cost()
+                });
+            Verification {
+                ok,
+                needs_rehash: ok && !current,
+            }
         })
         .await
     }
+}
+
+/// The outcome of a password check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verification {
+    pub ok: bool,
+    /// The hash is bcrypt or has other argon2 parameters: store a fresh one.
+    pub needs_rehash: bool,
 }
 
 #[cfg(test)]
@@ -133,9 +187,75 @@ mod tests {
         let h = PasswordHasher::new(&cheap(2, 4)).unwrap();
         let phc = h.hash("Secret-Pass1".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
-        assert!(h.verify("Secret-Pass1".into(), phc.clone()).await.unwrap());
-        assert!(!h.verify("secret-pass1".into(), phc).await.unwrap());
-        assert!(!h.verify("x".into(), "not a hash".into()).await.unwrap());
+        let ok = Verification {
+            ok: true,
+            needs_rehash: false,
+        };
+        let no = Verification {
+            ok: false,
+            needs_rehash: false,
+        };
+        assert_eq!(
+            h.verify("Secret-Pass1".into(), Some(phc.clone()))
+                .await
+                .unwrap(),
+            ok
+        );
+        assert_eq!(
+            h.verify("secret-pass1".into(), Some(phc)).await.unwrap(),
+            no
+        );
+        assert_eq!(
+            h.verify("x".into(), Some("not a hash".into()))
+                .await
+                .unwrap(),
+            no
+        );
+        assert_eq!(h.verify("x".into(), None).await.unwrap(), no);
+    }
+
+    #[tokio::test]
+    async fn bcrypt_and_other_costs_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(&cheap(2, 4)).unwrap();
+        for prefix in ["$2a$", "$2b$", "$2y$"] {
+            let b = bcrypt::hash_with_result("Old-Pass1!", 4)
+                .unwrap()
+                .format_for_version(match prefix {
+                    "$2a$" => bcrypt::Version::TwoA,
+                    "$2y$" => bcrypt::Version::TwoY,
+                    _ => bcrypt::Version::TwoB,
+                });
+            assert!(b.starts_with(prefix));
+            let v = h
+                .verify("Old-Pass1!".into(), Some(b.clone()))
+                .await
+                .unwrap();
+            assert_eq!(
+                v,
+                Verification {
+                    ok: true,
+                    needs_rehash: true
+                },
+                "{prefix}"
+            );
+            let v = h.verify("wrong".into(), Some(b)).await.unwrap();
+            assert!(!v.ok && !v.needs_rehash);
+        }
+        let mut other = cheap(1, 1);
+        other.argon2_memory_kib = 128;
+        let old = PasswordHasher::new(&other)
+            .unwrap()
+            .hash("Secret-Pass1".into())
+            .await
+            .unwrap();
+        let v = h.verify("Secret-Pass1".into(), Some(old)).await.unwrap();
+        assert_eq!(
+            v,
+            Verification {
+                ok: true,
+                needs_rehash: true
+            }
+        );
     }
 
     #[tokio::test]

@@ -3,3 +3,4 @@
 pub mod email;
 pub mod password_policy;
 pub mod roles;
+pub mod sessions;

@@ -1,5 +1,7 @@
 //! The HTTP layer: routers per area, the middleware stack, problem documents and the OpenAPI document generated from the routes.
 
+pub mod auth;
+pub mod extract;
 pub mod json;
 pub mod ops;
 pub mod problem;
@@ -28,13 +30,35 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 #[openapi(
     info(title = "Gatehouse", description = "Self-hosted authentication and user management"),
     components(schemas(problem::Problem, crate::service::FieldError)),
-    tags((name = "operations", description = "Liveness, readiness, documentation"))
+    modifiers(&BearerAuth),
+    tags(
+        (name = "operations", description = "Liveness, readiness, keys, documentation"),
+        (name = "auth", description = "Register, login, tokens and sessions")
+    )
 )]
 struct ApiDoc;
 
 /// Every contract route under `/api/v1`, with its OpenAPI description.
 pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+    OpenApiRouter::new().merge(auth::routes())
+}
+
+struct BearerAuth;
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
 }
 
 /// The complete OpenAPI document: root operations plus `/api/v1`.

@@ -83,9 +83,20 @@ async fn openapi(State(gh): State<Gatehouse>) -> impl IntoResponse {
     )
 }
 
+/// The public keys access tokens are signed with (empty for HS256).
+#[utoipa::path(get, path = "/.well-known/jwks.json", tag = "operations", responses(
+    (status = 200, description = "JWK set", content_type = "application/json")))]
+async fn jwks(State(gh): State<Gatehouse>) -> impl IntoResponse {
+    (
+        [(axum::http::header::CACHE_CONTROL, "public, max-age=300")],
+        Json(gh.auth().jwt().jwks().clone()),
+    )
+}
+
 pub fn routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .routes(routes!(health))
+        .routes(routes!(jwks))
         .routes(routes!(ready))
         .routes(routes!(openapi))
 }

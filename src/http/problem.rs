@@ -22,6 +22,9 @@ pub struct Problem {
     /// Seconds for the `Retry-After` header.
     #[serde(skip)]
     pub retry_after: Option<u64>,
+    /// Send `WWW-Authenticate: Bearer` (401 answers).
+    #[serde(skip)]
+    pub bearer_challenge: bool,
 }
 
 impl Problem {
@@ -34,6 +37,7 @@ impl Problem {
             code: code.to_string(),
             errors: Vec::new(),
             retry_after: None,
+            bearer_challenge: status == StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -77,6 +81,10 @@ impl IntoResponse for Problem {
         let mut res = (status, body).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.bearer_challenge {
+            res.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -100,6 +108,18 @@ impl From<ServiceError> for Problem {
                 Problem::new(StatusCode::CONFLICT, code, detail)
             }
             ServiceError::NotFound => Problem::for_status(StatusCode::NOT_FOUND),
+            ServiceError::Unauthorized { code, detail } => {
+                Problem::new(StatusCode::UNAUTHORIZED, code, detail)
+            }
+            ServiceError::Forbidden { code, detail } => {
+                Problem::new(StatusCode::FORBIDDEN, code, detail)
+            }
+            ServiceError::Locked { retry_after } => Problem::new(
+                StatusCode::LOCKED,
+                "account_locked",
+                "too many failed logins; the account is locked for a while",
+            )
+            .retry_after(retry_after),
             ServiceError::Busy => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_busy",

@@ -1,7 +1,7 @@
 //! Operator-level account flows shared by the CLI and start-up: bootstrap a super_admin, list and unlock users, seed roles, clean up sessions.
 
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::ServiceError;
@@ -90,8 +90,9 @@ impl Accounts {
             ));
         }
         let hash = self.hasher.hash(password.to_string()).await?;
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
         let created = store::users::insert(
-            &self.db,
+            &txn,
             store::users::NewUser {
                 email: email.as_str().to_string(),
                 email_lower: email.key().to_string(),
@@ -105,7 +106,7 @@ impl Accounts {
         match created {
             Ok(user) => {
                 audit::record(
-                    &self.db,
+                    &txn,
                     AuditEntry {
                         event: "admin_created",
                         user_id: Some(user.id),
@@ -114,6 +115,7 @@ impl Accounts {
                     },
                 )
                 .await?;
+                txn.commit().await.map_err(StoreError::from)?;
                 Ok(AdminOutcome::Created)
             }
             // Someone created it meanwhile (two instances starting together): promote that one.
@@ -163,7 +165,7 @@ impl Accounts {
             .into_iter()
             .map(|u| {
                 let mut r = roles.remove(&u.id).unwrap_or_default();
-                r.sort_by_key(|name| std::cmp::Reverse(Role::parse(name).map_or(0, Role::rank)));
+                super::views::sort_roles(&mut r);
                 UserSummary {
                     id: u.id,
                     email: u.email,

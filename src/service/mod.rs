@@ -1,6 +1,8 @@
 //! Use cases: one type per area that runs a flow (check the rules, call the store, hash, audit) and speaks in `ServiceError`.
 
 pub mod accounts;
+pub mod auth;
+pub mod views;
 
 use crate::crypto::password::HashError;
 use crate::store::StoreError;
@@ -22,6 +24,15 @@ pub enum ServiceError {
     Conflict { code: &'static str, detail: String },
     #[error("not found")]
     NotFound,
+    /// Not authenticated, or bad credentials or token.
+    #[error("{detail}")]
+    Unauthorized { code: &'static str, detail: String },
+    /// Authenticated but not allowed.
+    #[error("{detail}")]
+    Forbidden { code: &'static str, detail: String },
+    /// Too many failed logins: locked for `retry_after` more seconds.
+    #[error("the account is locked; retry in {retry_after} s")]
+    Locked { retry_after: u64 },
     /// Password hashing is saturated: retry shortly.
     #[error("the server is busy; retry shortly")]
     Busy,

@@ -1,7 +1,11 @@
 //! Queries on login sessions and one-time tokens that concern their whole lifetime (clean-up).
 
-use chrono::Utc;
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -59,4 +63,125 @@ pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
             .rows_affected;
     }
     Ok(deleted)
+}
+
+/// What a new session records.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user_id: Uuid,
+    pub salt: String,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    pub aal: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn create<C: ConnectionTrait>(
+    db: &C,
+    new: NewSession,
+) -> Result<sessions::Model, StoreError> {
+    let now = Utc::now();
+    Ok(sessions::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        user_id: Set(new.user_id),
+        refresh_generation: Set(0),
+        salt: Set(new.salt),
+        ip_address: Set(new.ip_address),
+        user_agent: Set(new.user_agent),
+        aal: Set(new.aal),
+        created_at: Set(now),
+        last_used_at: Set(now),
+        refreshed_at: Set(None),
+        expires_at: Set(new.expires_at),
+        revoked_at: Set(None),
+        revoked_reason: Set(None),
+    }
+    .insert(db)
+    .await?)
+}
+
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<sessions::Model>, StoreError> {
+    Ok(sessions::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Move a live session from `generation` to the next one; `true` only for the one caller that did.
+pub async fn rotate<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    generation: i64,
+    now: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let res = sessions::Entity::update_many()
+        .col_expr(
+            sessions::Column::RefreshGeneration,
+            Expr::value(generation + 1),
+        )
+        .col_expr(sessions::Column::RefreshedAt, Expr::value(now))
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
+        .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::RefreshGeneration.eq(generation))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .filter(sessions::Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Record use at most once a minute per session.
+pub async fn touch<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sessions::Entity::update_many()
+        .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
+        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::LastUsedAt.lt(now - chrono::Duration::seconds(60)))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Revoke live sessions of a user: one (`only`), all but one (`except`), or all. Returns how many.
+pub async fn revoke<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    only: Option<Uuid>,
+    except: Option<Uuid>,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let now = Utc::now();
+    let mut q = sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null());
+    if let Some(id) = only {
+        q = q.filter(sessions::Column::Id.eq(id));
+    }
+    if let Some(id) = except {
+        q = q.filter(sessions::Column::Id.ne(id));
+    }
+    Ok(q.exec(db).await?.rows_affected)
+}
+
+/// A user's sessions that are neither revoked nor expired, newest first.
+pub async fn list_live<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Vec<sessions::Model>, StoreError> {
+    Ok(sessions::Entity::find()
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .filter(sessions::Column::ExpiresAt.gt(now))
+        .order_by_desc(sessions::Column::CreatedAt)
+        .order_by_desc(sessions::Column::Id)
+        .all(db)
+        .await?)
 }

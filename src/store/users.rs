@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
+use chrono::DateTime;
 use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -24,11 +25,10 @@ pub struct NewUser {
     pub email_verified: bool,
 }
 
-/// Insert a user and its role grants in one transaction. A taken email is `Conflict`.
-pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<users::Model, StoreError> {
+/// Insert a user and its role grants (run it inside a transaction). A taken email is `Conflict`.
+pub async fn insert<C: ConnectionTrait>(txn: &C, new: NewUser) -> Result<users::Model, StoreError> {
     let now = Utc::now();
     let id = Uuid::now_v7();
-    let txn = db.begin().await?;
     let user = users::ActiveModel {
         id: Set(id),
         email: Set(new.email),
@@ -50,12 +50,11 @@ pub async fn insert(db: &DatabaseConnection, new: NewUser) -> Result<users::Mode
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
     for role in &new.roles {
-        grant_in(&txn, id, role, None).await?;
+        grant_in(txn, id, role, None).await?;
     }
-    txn.commit().await?;
     Ok(user)
 }
 
@@ -92,8 +91,8 @@ pub async fn grant_role(
 }
 
 /// The account with this lower-cased email, deleted ones included.
-pub async fn find_by_email(
-    db: &DatabaseConnection,
+pub async fn find_by_email<C: ConnectionTrait>(
+    db: &C,
     email_lower: &str,
 ) -> Result<Option<users::Model>, StoreError> {
     Ok(users::Entity::find()
@@ -103,8 +102,8 @@ pub async fn find_by_email(
 }
 
 /// Role names per user, for a batch of users (one query).
-pub async fn roles_of(
-    db: &DatabaseConnection,
+pub async fn roles_of<C: ConnectionTrait>(
+    db: &C,
     ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<String>>, StoreError> {
     let mut out: HashMap<Uuid, Vec<String>> = HashMap::new();
@@ -145,4 +144,122 @@ pub async fn unlock(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, Stor
         .exec(db)
         .await?;
     Ok(res.rows_affected > 0)
+}
+
+/// The account with this id, deleted ones included.
+pub async fn find<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<users::Model>, StoreError> {
+    Ok(users::Entity::find_by_id(id).one(db).await?)
+}
+
+/// Reserve one login attempt before the password is checked: succeeds only while the account is
+/// under `max` failures and not locked (an expired lock starts a fresh count). At most `max`
+/// checks can therefore ever be in flight.
+pub async fn reserve_login_attempt<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    max: u32,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let lock_expired = Expr::col(users::Column::LockedUntil)
+        .is_not_null()
+        .and(Expr::col(users::Column::LockedUntil).lte(now));
+    let res = users::Entity::update_many()
+        .col_expr(
+            users::Column::FailedLogins,
+            Expr::case(lock_expired.clone(), Expr::value(1))
+                .finally(Expr::col(users::Column::FailedLogins).add(1))
+                .into(),
+        )
+        .col_expr(
+            users::Column::LockedUntil,
+            Expr::case(
+                lock_expired.clone(),
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .finally(Expr::col(users::Column::LockedUntil))
+            .into(),
+        )
+        .filter(users::Column::Id.eq(id))
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(users::Column::LockedUntil.is_null())
+                        .add(users::Column::FailedLogins.lt(max as i32)),
+                )
+                .add(users::Column::LockedUntil.lte(now)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Give back a reserved attempt that was never checked (the hashing pool was full).
+pub async fn release_login_attempt<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(
+            users::Column::FailedLogins,
+            Expr::col(users::Column::FailedLogins).sub(1),
+        )
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::FailedLogins.gt(0))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// After a failed check: lock the account until `until` if its failures reached `max`. `true` when this call locked it.
+pub async fn lock_if_exhausted<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    max: u32,
+    until: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::LockedUntil, Expr::value(until))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::FailedLogins.gte(max as i32))
+        .filter(users::Column::LockedUntil.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// After a successful check: clear failures and lock, record the login, and store an upgraded hash if given.
+pub async fn login_succeeded<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+    new_hash: Option<String>,
+) -> Result<(), StoreError> {
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::FailedLogins, Expr::value(0))
+        .col_expr(
+            users::Column::LockedUntil,
+            Expr::value(Option::<DateTime<Utc>>::None),
+        )
+        .col_expr(users::Column::LastLoginAt, Expr::value(now));
+    if let Some(hash) = new_hash {
+        update = update.col_expr(users::Column::PasswordHash, Expr::value(hash));
+    }
+    update.filter(users::Column::Id.eq(id)).exec(db).await?;
+    Ok(())
+}
+
+/// Replace the password hash.
+pub async fn set_password<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    hash: String,
+) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::PasswordHash, Expr::value(hash))
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
 }

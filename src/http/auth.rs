@@ -1,0 +1,181 @@
+//! `/auth/*` routes: register, login, refresh, logout, the caller's user and sessions, password change.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use uuid::Uuid;
+
+use super::extract::{Client, CurrentUser};
+use super::json::ApiJson;
+use super::problem::Problem;
+use crate::Gatehouse;
+use crate::service::ServiceError;
+use crate::service::auth::Registered;
+use crate::service::views::{SessionList, TokenPair, UserEnvelope};
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    email: String,
+    password: String,
+    name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ChangePasswordRequest {
+    old_password: String,
+    new_password: String,
+}
+
+/// Create an account (role `user`).
+#[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, responses(
+    (status = 201, description = "`{user}`, plus the token pair fields with AUTH_AUTO_LOGIN_ON_REGISTER", body = UserEnvelope),
+    (status = 409, description = "email_taken", body = Problem),
+    (status = 422, description = "validation_failed, one `errors` entry per broken rule", body = Problem)))]
+async fn register(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response, ServiceError> {
+    Ok(
+        match gh
+            .auth()
+            .register(&req.email, &req.password, req.name.as_deref(), &client)
+            .await?
+        {
+            Registered::User(user) => {
+                (StatusCode::CREATED, axum::Json(UserEnvelope { user })).into_response()
+            }
+            Registered::LoggedIn(pair) => (StatusCode::CREATED, axum::Json(pair)).into_response(),
+        },
+    )
+}
+
+/// Log in with email and password.
+#[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
+    (status = 200, body = TokenPair),
+    (status = 401, description = "invalid_credentials", body = Problem),
+    (status = 403, description = "account_disabled, email_not_verified", body = Problem),
+    (status = 423, description = "account_locked, with Retry-After", body = Problem),
+    (status = 503, description = "server_busy, with Retry-After", body = Problem)))]
+async fn login(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<axum::Json<TokenPair>, ServiceError> {
+    Ok(axum::Json(
+        gh.auth().login(&req.email, &req.password, &client).await?,
+    ))
+}
+
+/// Spend a refresh token for a new pair.
+#[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
+    (status = 200, body = TokenPair),
+    (status = 401, description = "invalid_refresh_token, refresh_token_reused (the session is revoked)", body = Problem)))]
+async fn refresh(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<RefreshRequest>,
+) -> Result<axum::Json<TokenPair>, ServiceError> {
+    Ok(axum::Json(
+        gh.auth().refresh(&req.refresh_token, &client).await?,
+    ))
+}
+
+/// Revoke the current session.
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+async fn logout(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+    Client(client): Client,
+) -> Result<StatusCode, ServiceError> {
+    gh.auth().logout(&who, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Revoke every session of the caller.
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+async fn logout_all(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+    Client(client): Client,
+) -> Result<StatusCode, ServiceError> {
+    gh.auth().logout_all(&who, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The caller's user.
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, body = UserEnvelope), (status = 401, body = Problem)))]
+async fn me(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+) -> Result<axum::Json<UserEnvelope>, ServiceError> {
+    Ok(axum::Json(UserEnvelope {
+        user: gh.auth().me(&who).await?,
+    }))
+}
+
+/// The caller's live sessions.
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = SessionList), (status = 401, body = Problem)))]
+async fn sessions(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+) -> Result<axum::Json<SessionList>, ServiceError> {
+    Ok(axum::Json(gh.auth().sessions(&who).await?))
+}
+
+/// Revoke one of the caller's sessions.
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = Uuid, Path)),
+    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+async fn revoke_session(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+    Client(client): Client,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ServiceError> {
+    let id = Uuid::parse_str(&id).map_err(|_| ServiceError::NotFound)?;
+    gh.auth().revoke_session(&who, id, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Change the caller's password; every other session is revoked.
+#[utoipa::path(post, path = "/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
+    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+async fn change_password(
+    State(gh): State<Gatehouse>,
+    CurrentUser(who): CurrentUser,
+    Client(client): Client,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<StatusCode, ServiceError> {
+    gh.auth()
+        .change_password(&who, &req.old_password, &req.new_password, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub fn routes() -> OpenApiRouter<Gatehouse> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(logout_all))
+        .routes(routes!(me))
+        .routes(routes!(sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(change_password))
+}

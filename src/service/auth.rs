@@ -1,0 +1,674 @@
+//! Authentication flows: register, login with race-proof lockout, access tokens checked against live sessions, refresh rotation with reuse detection, logout, sessions, password change.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{Duration, Utc};
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use uuid::Uuid;
+
+use super::views::{SessionList, SessionView, TokenPair, UserView};
+use super::{FieldError, ServiceError};
+use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::tokens::{self, RefreshSecret};
+use crate::domain::email::Email;
+use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::roles::Role;
+use crate::domain::sessions::{
+    RefreshMiss, SessionState, classify_refresh_miss, retry_after_seconds,
+};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::entities::{sessions as session_rows, users as user_rows};
+use crate::store::{self, StoreError};
+
+/// Where a request came from, as recorded on sessions and audit rows.
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// The caller behind a valid access token of a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub roles: Vec<String>,
+    pub aal: String,
+}
+
+impl Principal {
+    /// The caller's highest built-in role.
+    pub fn highest_role(&self) -> Option<Role> {
+        Role::highest(self.roles.iter().map(String::as_str))
+    }
+}
+
+/// Settings of the flows, from configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub reuse_grace: Duration,
+    pub max_attempts: u32,
+    pub lockout: Duration,
+    pub auto_login_on_register: bool,
+    pub require_email_verification: bool,
+}
+
+/// What register returns: the user, and a token pair when auto-login is on.
+#[derive(Debug, Clone)]
+pub enum Registered {
+    User(UserView),
+    LoggedIn(TokenPair),
+}
+
+#[derive(Clone)]
+pub struct Auth {
+    db: DatabaseConnection,
+    hasher: PasswordHasher,
+    policy: PasswordPolicy,
+    jwt: Arc<JwtKeys>,
+    refresh: RefreshSecret,
+    settings: AuthSettings,
+}
+
+fn invalid_credentials() -> ServiceError {
+    ServiceError::Unauthorized {
+        code: "invalid_credentials",
+        detail: "the email or password is wrong".into(),
+    }
+}
+
+fn invalid_token() -> ServiceError {
+    ServiceError::Unauthorized {
+        code: "invalid_token",
+        detail: "the access token is invalid, expired or revoked".into(),
+    }
+}
+
+fn invalid_refresh() -> ServiceError {
+    ServiceError::Unauthorized {
+        code: "invalid_refresh_token",
+        detail: "the refresh token is invalid, expired or revoked".into(),
+    }
+}
+
+fn password_errors(
+    policy: &PasswordPolicy,
+    field: &'static str,
+    password: &str,
+    email: &str,
+) -> Vec<FieldError> {
+    policy
+        .check(password, Some(email))
+        .into_iter()
+        .map(|v| FieldError {
+            field,
+            code: v.code,
+            message: v.message,
+        })
+        .collect()
+}
+
+impl Auth {
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        jwt: Arc<JwtKeys>,
+        refresh: RefreshSecret,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            policy,
+            jwt,
+            refresh,
+            settings,
+        }
+    }
+
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    async fn audit(&self, entry: AuditEntry, client: &ClientInfo) {
+        let entry = AuditEntry {
+            ip_address: client.ip.map(|ip| ip.to_string()),
+            user_agent: client.user_agent.clone(),
+            ..entry
+        };
+        if let Err(e) = audit::record(&self.db, entry).await {
+            tracing::error!(error = %e, "could not write the audit log");
+        }
+    }
+
+    async fn user_view(&self, user: user_rows::Model) -> Result<UserView, ServiceError> {
+        let roles = store::users::roles_of(&self.db, &[user.id])
+            .await?
+            .remove(&user.id)
+            .unwrap_or_default();
+        Ok(UserView::new(user, roles))
+    }
+
+    /// Create an account with the `user` role.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: &str,
+        name: Option<&str>,
+        client: &ClientInfo,
+    ) -> Result<Registered, ServiceError> {
+        let mut errors = Vec::new();
+        let parsed = Email::parse(email);
+        if let Err(e) = &parsed {
+            errors.push(FieldError {
+                field: "email",
+                code: e.code(),
+                message: e.to_string(),
+            });
+        }
+        errors.extend(password_errors(
+            &self.policy,
+            "password",
+            password,
+            email.trim(),
+        ));
+        let name = name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > 200) {
+            errors.push(FieldError {
+                field: "name",
+                code: "too_long",
+                message: "must be at most 200 characters".into(),
+            });
+        }
+        let email = match parsed {
+            Ok(e) if errors.is_empty() => e,
+            _ => return Err(ServiceError::Validation(errors)),
+        };
+        let taken = || ServiceError::Conflict {
+            code: "email_taken",
+            detail: "an account with this email already exists".into(),
+        };
+        if store::users::find_by_email(&self.db, email.key())
+            .await?
+            .is_some()
+        {
+            return Err(taken());
+        }
+        let hash = self.hasher.hash(password.to_string()).await?;
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        let user = match store::users::insert(
+            &txn,
+            store::users::NewUser {
+                email: email.as_str().to_string(),
+                email_lower: email.key().to_string(),
+                password_hash: Some(hash),
+                name: name.map(str::to_string),
+                roles: vec![Role::User.name().to_string()],
+                email_verified: false,
+            },
+        )
+        .await
+        {
+            Ok(u) => u,
+            Err(StoreError::Conflict(_)) => return Err(taken()),
+            Err(e) => return Err(e.into()),
+        };
+        audit::record(
+            &txn,
+            AuditEntry {
+                event: "user_registered",
+                user_id: Some(user.id),
+                actor_id: Some(user.id),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                ..Default::default()
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        if self.settings.auto_login_on_register && !self.settings.require_email_verification {
+            return Ok(Registered::LoggedIn(
+                self.start_session(user, "aal1", client).await?,
+            ));
+        }
+        Ok(Registered::User(UserView::new(
+            user,
+            vec![Role::User.name().to_string()],
+        )))
+    }
+
+    /// Check email and password; lock after too many failures, even under parallel attempts.
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let user = match Email::parse(email) {
+            Ok(e) => store::users::find_by_email(&self.db, e.key())
+                .await?
+                .filter(|u| u.deleted_at.is_none()),
+            Err(_) => None,
+        };
+        let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
+            // Same cost as a wrong password, so the answer tells nothing about the account.
+            self.hasher.verify(password.to_string(), None).await?;
+            self.audit(
+                AuditEntry {
+                    event: "login_failed",
+                    detail: serde_json::json!({"reason": "unknown_email"}),
+                    ..Default::default()
+                },
+                client,
+            )
+            .await;
+            return Err(invalid_credentials());
+        };
+        let now = Utc::now();
+        let max = self.settings.max_attempts;
+        if !store::users::reserve_login_attempt(&self.db, user.id, max, now).await? {
+            let current = store::users::find(&self.db, user.id).await?;
+            let until = current.and_then(|u| u.locked_until);
+            return Err(ServiceError::Locked {
+                retry_after: retry_after_seconds(until, now, self.settings.lockout),
+            });
+        }
+        let verified = match self
+            .hasher
+            .verify(password.to_string(), user.password_hash.clone())
+            .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                store::users::release_login_attempt(&self.db, user.id).await?;
+                return Err(e.into());
+            }
+        };
+        if !verified.ok {
+            let until = Utc::now() + self.settings.lockout;
+            let locked = store::users::lock_if_exhausted(&self.db, user.id, max, until).await?;
+            self.audit(
+                AuditEntry {
+                    event: "login_failed",
+                    user_id: Some(user.id),
+                    detail: serde_json::json!({"reason": "wrong_password"}),
+                    ..Default::default()
+                },
+                client,
+            )
+            .await;
+            if locked {
+                self.audit(
+                    AuditEntry {
+                        event: "account_locked",
+                        user_id: Some(user.id),
+                        detail: serde_json::json!({"until": until}),
+                        ..Default::default()
+                    },
+                    client,
+                )
+                .await;
+            }
+            return Err(invalid_credentials());
+        }
+        let new_hash = if verified.needs_rehash {
+            self.hasher.hash(password.to_string()).await.ok()
+        } else {
+            None
+        };
+        store::users::login_succeeded(&self.db, user.id, Utc::now(), new_hash).await?;
+        if !user.active {
+            return Err(ServiceError::Forbidden {
+                code: "account_disabled",
+                detail: "this account is disabled".into(),
+            });
+        }
+        if self.settings.require_email_verification && !user.email_verified {
+            return Err(ServiceError::Forbidden {
+                code: "email_not_verified",
+                detail: "verify your email address before logging in".into(),
+            });
+        }
+        let user = store::users::find(&self.db, user.id)
+            .await?
+            .ok_or(ServiceError::NotFound)?;
+        let pair = self.start_session(user, "aal1", client).await?;
+        self.audit(
+            AuditEntry {
+                event: "login_succeeded",
+                user_id: Some(pair.user.id),
+                actor_id: Some(pair.user.id),
+                detail: serde_json::json!({"session_id": pair.session_id}),
+                ..Default::default()
+            },
+            client,
+        )
+        .await;
+        Ok(pair)
+    }
+
+    /// Open a session for an authenticated user and return its first token pair.
+    pub async fn start_session(
+        &self,
+        user: user_rows::Model,
+        aal: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let session = store::sessions::create(
+            &self.db,
+            store::sessions::NewSession {
+                user_id: user.id,
+                salt: tokens::random_token(32),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                aal: aal.to_string(),
+                expires_at: Utc::now() + self.settings.refresh_ttl,
+            },
+        )
+        .await?;
+        let view = self.user_view(user).await?;
+        self.pair(&session, 0, view)
+    }
+
+    fn pair(
+        &self,
+        session: &session_rows::Model,
+        generation: u64,
+        user: UserView,
+    ) -> Result<TokenPair, ServiceError> {
+        let now = Utc::now();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: AUDIENCE.to_string(),
+            sub: user.id,
+            sid: session.id,
+            roles: user.roles.clone(),
+            aal: session.aal.clone(),
+            iat: now.timestamp(),
+            exp: (now + self.settings.access_ttl).timestamp(),
+            jti: Uuid::now_v7(),
+        };
+        let access_token = self
+            .jwt
+            .sign(&claims)
+            .map_err(|e| ServiceError::Internal(format!("signing failed: {e}")))?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.num_seconds() as u64,
+            refresh_token: self.refresh.token(&session.salt, session.id, generation),
+            session_id: session.id,
+            user,
+        })
+    }
+
+    /// The caller behind an access token, if its session is still live.
+    pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
+        let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
+        let now = Utc::now();
+        let session = store::sessions::find(&self.db, claims.sid)
+            .await?
+            .ok_or_else(invalid_token)?;
+        if session.user_id != claims.sub
+            || session.revoked_at.is_some()
+            || session.expires_at <= now
+        {
+            return Err(invalid_token());
+        }
+        if now.signed_duration_since(session.last_used_at) > Duration::seconds(60) {
+            store::sessions::touch(&self.db, session.id, now).await?;
+        }
+        Ok(Principal {
+            user_id: claims.sub,
+            session_id: claims.sid,
+            roles: claims.roles,
+            aal: claims.aal,
+        })
+    }
+
+    /// The caller's own user.
+    pub async fn me(&self, who: &Principal) -> Result<UserView, ServiceError> {
+        let user = store::users::find(&self.db, who.user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or_else(invalid_token)?;
+        self.user_view(user).await
+    }
+
+    /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation).
+    pub async fn refresh(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let presented = tokens::parse_refresh(refresh_token).ok_or_else(invalid_refresh)?;
+        let session = store::sessions::find(&self.db, presented.session)
+            .await?
+            .ok_or_else(invalid_refresh)?;
+        if !self.refresh.verify(&session.salt, &presented) {
+            return Err(invalid_refresh());
+        }
+        let generation = i64::try_from(presented.generation).map_err(|_| invalid_refresh())?;
+        let now = Utc::now();
+        let won = store::sessions::rotate(
+            &self.db,
+            session.id,
+            generation,
+            now,
+            now + self.settings.refresh_ttl,
+        )
+        .await?;
+        let session = store::sessions::find(&self.db, session.id)
+            .await?
+            .ok_or_else(invalid_refresh)?;
+        if !won {
+            let state = SessionState {
+                generation: session.refresh_generation as u64,
+                refreshed_at: session.refreshed_at,
+                revoked: session.revoked_at.is_some(),
+                expires_at: session.expires_at,
+            };
+            match classify_refresh_miss(presented.generation, state, now, self.settings.reuse_grace)
+            {
+                RefreshMiss::Dead => return Err(invalid_refresh()),
+                RefreshMiss::Grace => {}
+                RefreshMiss::Replay => {
+                    self.revoke_for_reuse(&session, presented.generation, client)
+                        .await?;
+                    return Err(ServiceError::Unauthorized {
+                        code: "refresh_token_reused",
+                        detail: "this refresh token was already used; the session has been revoked"
+                            .into(),
+                    });
+                }
+            }
+        }
+        let user = store::users::find(&self.db, session.user_id)
+            .await?
+            .filter(|u| u.deleted_at.is_none() && u.active)
+            .ok_or_else(invalid_refresh)?;
+        let view = self.user_view(user).await?;
+        self.pair(&session, presented.generation + 1, view)
+    }
+
+    async fn revoke_for_reuse(
+        &self,
+        session: &session_rows::Model,
+        generation: u64,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        store::sessions::revoke(
+            &txn,
+            session.user_id,
+            Some(session.id),
+            None,
+            "refresh_token_reused",
+        )
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                event: "refresh_token_reused",
+                user_id: Some(session.user_id),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                detail: serde_json::json!({
+                    "session_id": session.id,
+                    "presented_generation": generation,
+                    "current_generation": session.refresh_generation,
+                }),
+                ..Default::default()
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
+        Ok(())
+    }
+
+    async fn revoke_and_audit(
+        &self,
+        who: &Principal,
+        only: Option<Uuid>,
+        except: Option<Uuid>,
+        reason: &'static str,
+        client: &ClientInfo,
+    ) -> Result<u64, ServiceError> {
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        let n = store::sessions::revoke(&txn, who.user_id, only, except, reason).await?;
+        if n > 0 {
+            audit::record(
+                &txn,
+                AuditEntry {
+                    event: reason,
+                    user_id: Some(who.user_id),
+                    actor_id: Some(who.user_id),
+                    ip_address: client.ip.map(|ip| ip.to_string()),
+                    user_agent: client.user_agent.clone(),
+                    detail: serde_json::json!({"sessions": n, "session_id": only.or(Some(who.session_id))}),
+                },
+            )
+            .await?;
+        }
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(n)
+    }
+
+    /// Revoke the caller's current session.
+    pub async fn logout(&self, who: &Principal, client: &ClientInfo) -> Result<(), ServiceError> {
+        self.revoke_and_audit(who, Some(who.session_id), None, "logout", client)
+            .await?;
+        Ok(())
+    }
+
+    /// Revoke every session of the caller.
+    pub async fn logout_all(
+        &self,
+        who: &Principal,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        self.revoke_and_audit(who, None, None, "logout_all", client)
+            .await?;
+        Ok(())
+    }
+
+    /// The caller's live sessions.
+    pub async fn sessions(&self, who: &Principal) -> Result<SessionList, ServiceError> {
+        let rows = store::sessions::list_live(&self.db, who.user_id, Utc::now()).await?;
+        let sessions: Vec<SessionView> = rows
+            .into_iter()
+            .map(|s| SessionView::new(s, who.session_id))
+            .collect();
+        Ok(SessionList {
+            total: sessions.len(),
+            sessions,
+        })
+    }
+
+    /// Revoke one of the caller's live sessions (404 for anyone else's or an unknown id).
+    pub async fn revoke_session(
+        &self,
+        who: &Principal,
+        id: Uuid,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let live = store::sessions::find(&self.db, id).await?.filter(|s| {
+            s.user_id == who.user_id && s.revoked_at.is_none() && s.expires_at > Utc::now()
+        });
+        if live.is_none() {
+            return Err(ServiceError::NotFound);
+        }
+        if self
+            .revoke_and_audit(who, Some(id), None, "session_revoked", client)
+            .await?
+            == 0
+        {
+            return Err(ServiceError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Change the caller's password; every other session is revoked.
+    pub async fn change_password(
+        &self,
+        who: &Principal,
+        old_password: &str,
+        new_password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let user = store::users::find(&self.db, who.user_id)
+            .await?
+            .ok_or_else(invalid_token)?;
+        let errors = password_errors(&self.policy, "new_password", new_password, &user.email);
+        if !errors.is_empty() {
+            return Err(ServiceError::Validation(errors));
+        }
+        let verified = self
+            .hasher
+            .verify(old_password.to_string(), user.password_hash.clone())
+            .await?;
+        if !verified.ok {
+            return Err(ServiceError::Unauthorized {
+                code: "invalid_credentials",
+                detail: "the current password is wrong".into(),
+            });
+        }
+        let hash = self.hasher.hash(new_password.to_string()).await?;
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        store::users::set_password(&txn, user.id, hash).await?;
+        let revoked = store::sessions::revoke(
+            &txn,
+            user.id,
+            None,
+            Some(who.session_id),
+            "password_changed",
+        )
+        .await?;
+        audit::record(
+            &txn,
+            AuditEntry {
+                event: "password_changed",
+                user_id: Some(user.id),
+                actor_id: Some(user.id),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                detail: serde_json::json!({"sessions_revoked": revoked}),
+            },
+        )
+        .await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+}
+
+/// Lifetime helper used by start-up code.
+pub fn seconds(d: std::time::Duration) -> Duration {
+    Duration::seconds(d.as_secs() as i64)
+}
