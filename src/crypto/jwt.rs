@@ -24,6 +24,36 @@ pub struct Claims {
     pub jti: Uuid,
 }
 
+/// The public JWK of an Ed25519 PKCS#8 PEM private key.
+fn ed25519_jwk(pem: &[u8]) -> Result<Jwk, ConfigError> {
+    use base64::Engine;
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    use jsonwebtoken::jwk::{
+        AlgorithmParameters, CommonParameters, EllipticCurve, KeyAlgorithm, OctetKeyPairParameters,
+        OctetKeyPairType,
+    };
+    let text = std::str::from_utf8(pem)
+        .map_err(|_| ConfigError::new("JWT_PRIVATE_KEY_FILE", "is not a PEM file"))?;
+    let key = ed25519_dalek::SigningKey::from_pkcs8_pem(text).map_err(|e| {
+        ConfigError::new(
+            "JWT_PRIVATE_KEY_FILE",
+            format!("not an Ed25519 PKCS#8 key: {e}"),
+        )
+    })?;
+    Ok(Jwk {
+        common: CommonParameters {
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            ..Default::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(key.verifying_key().as_bytes()),
+        }),
+    })
+}
+
 /// Keys and rules for access tokens.
 pub struct JwtKeys {
     algorithm: Algorithm,
@@ -82,7 +112,11 @@ impl JwtKeys {
                     ),
                     JwtAlgorithm::HS256 => unreachable!("handled above"),
                 };
-                let mut jwk = Jwk::from_encoding_key(&enc, alg).map_err(bad)?;
+                let mut jwk = match alg {
+                    // jsonwebtoken cannot derive an Ed25519 public key: do it with ed25519-dalek.
+                    Algorithm::EdDSA => ed25519_jwk(&pem)?,
+                    _ => Jwk::from_encoding_key(&enc, alg).map_err(bad)?,
+                };
                 let kid = jwk.thumbprint(ThumbprintHash::SHA256);
                 jwk.common.key_id = Some(kid.clone());
                 jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
@@ -105,6 +139,7 @@ impl JwtKeys {
         })
     }
 
+    /// Sign `claims` with the configured key.
     pub fn sign(&self, claims: &Claims) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.algorithm);
         header.kid = self.kid.clone();
