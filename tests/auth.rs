@@ -710,6 +710,42 @@ async fn fifty_parallel_wrong_passwords_lock_at_exactly_the_limit(db: TestDb) {
     s.stop().await;
 }
 
+async fn parallel_right_passwords_are_never_locked_out(db: TestDb) {
+    let s = db.server(&[("AUTH_MAX_LOGIN_ATTEMPTS", "3")]).await;
+    register(&s, "ada@example.com").await;
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(12));
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (client, url, barrier) = (
+            s.client.clone(),
+            s.url("/api/v1/auth/login"),
+            barrier.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            client
+                .post(url)
+                .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), 200);
+    }
+    let conn = db.connect().await;
+    let u = gatehouse::store::users::find_by_email(&conn, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((u.failed_logins, u.locked_until), (0, None));
+    conn.close().await.unwrap();
+    s.stop().await;
+}
+
 async fn sessions_list_and_revocation_cut_access_at_once(db: TestDb) {
     let s = db.server(&[]).await;
     register(&s, "ada@example.com").await;
@@ -1033,6 +1069,7 @@ per_backend!(
     twenty_parallel_refreshes_converge_on_one_successor,
     lockout_after_max_failures_even_for_the_right_password,
     fifty_parallel_wrong_passwords_lock_at_exactly_the_limit,
+    parallel_right_passwords_are_never_locked_out,
     sessions_list_and_revocation_cut_access_at_once,
     change_password_revokes_other_sessions,
     bcrypt_hashes_verify_and_are_upgraded,

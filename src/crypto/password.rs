@@ -1,4 +1,4 @@
-//! Argon2id hashing on a bounded pool of blocking threads, so password work never runs on an async worker and a flood gets `Busy` at once instead of unbounded latency.
+//! Argon2id hashing on a bounded pool of dedicated, lower-priority threads, so password work never runs on an async worker, never starves it, and a flood gets `Busy` at once instead of unbounded latency.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
+use std::sync::Mutex;
+use std::sync::mpsc;
 
 use crate::config::PasswordConfig;
 
@@ -26,21 +27,44 @@ pub struct PasswordHasher {
 }
 
 struct Inner {
-    params: Params,
     /// A hash of nothing anyone knows, verified for unknown accounts so they cost the same time.
     dummy: std::sync::OnceLock<String>,
-    workers: Semaphore,
     /// Jobs admitted (running or waiting for a worker).
     admitted: AtomicUsize,
     capacity: usize,
+    jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-/// Releases the admission slot when dropped (also on cancellation).
-struct Admission<'a>(&'a AtomicUsize);
+type Job = Box<dyn FnOnce(&Params) + Send>;
 
-impl Drop for Admission<'_> {
+/// How much lower than the async runtime the hashing threads run (Linux nice value).
+const HASH_THREAD_NICE: i32 = 10;
+
+fn worker(params: Params, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: setpriority only changes the scheduling priority of the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, HASH_THREAD_NICE);
+    }
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        match job {
+            Ok(job) => job(&params),
+            // Every handle is gone: the pool shuts down.
+            Err(_) => return,
+        }
+    }
+}
+
+/// Holds an admission slot until the job has run (or was dropped unrun), even if the caller gave up waiting.
+struct Admission(Arc<Inner>);
+
+impl Drop for Admission {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -53,13 +77,21 @@ impl PasswordHasher {
             None,
         )
         .map_err(|e| HashError::Failed(e.to_string()))?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..cfg.hash_workers {
+            let (params, rx) = (params.clone(), rx.clone());
+            std::thread::Builder::new()
+                .name(format!("gatehouse-hash-{i}"))
+                .spawn(move || worker(params, rx))
+                .map_err(|e| HashError::Failed(e.to_string()))?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
-                params,
                 dummy: std::sync::OnceLock::new(),
-                workers: Semaphore::new(cfg.hash_workers),
                 admitted: AtomicUsize::new(0),
                 capacity: cfg.hash_workers + cfg.hash_queue,
+                jobs: Mutex::new(tx),
             }),
         })
     }
@@ -77,16 +109,22 @@ impl PasswordHasher {
             inner.admitted.fetch_sub(1, Ordering::AcqRel);
             return Err(HashError::Busy);
         }
-        let _admission = Admission(&inner.admitted);
-        let _permit = inner
-            .workers
-            .acquire()
+        let admission = Admission(inner.clone());
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |params| {
+            let out = job(params);
+            drop(admission);
+            let _ = done.send(out);
+        });
+        inner
+            .jobs
+            .lock()
+            .map_err(|_| HashError::Failed("hashing pool poisoned".into()))?
+            .send(job)
+            .map_err(|_| HashError::Failed("hashing pool stopped".into()))?;
+        result
             .await
-            .map_err(|e| HashError::Failed(e.to_string()))?;
-        let params = inner.params.clone();
-        tokio::task::spawn_blocking(move || job(&params))
-            .await
-            .map_err(|e| HashError::Failed(e.to_string()))
+            .map_err(|_| HashError::Failed("hashing job lost".into()))
     }
 
     fn hash_sync(params: &Params, password: &str) -> Result<String, HashError> {

@@ -270,15 +270,8 @@ impl Auth {
             .await;
             return Err(invalid_credentials());
         };
-        let now = Utc::now();
         let max = self.settings.max_attempts;
-        if !store::users::reserve_login_attempt(&self.db, user.id, max, now).await? {
-            let current = store::users::find(&self.db, user.id).await?;
-            let until = current.and_then(|u| u.locked_until);
-            return Err(ServiceError::Locked {
-                retry_after: retry_after_seconds(until, now, self.settings.lockout),
-            });
-        }
+        self.reserve_attempt(user.id, max).await?;
         let verified = match self
             .hasher
             .verify(password.to_string(), user.password_hash.clone())
@@ -322,7 +315,8 @@ impl Auth {
         } else {
             None
         };
-        store::users::login_succeeded(&self.db, user.id, Utc::now(), new_hash).await?;
+        let now = Utc::now();
+        store::users::login_succeeded(&self.db, user.id, now, new_hash).await?;
         if !user.active {
             return Err(ServiceError::Forbidden {
                 code: "account_disabled",
@@ -335,9 +329,12 @@ impl Auth {
                 detail: "verify your email address before logging in".into(),
             });
         }
-        let user = store::users::find(&self.db, user.id)
-            .await?
-            .ok_or(ServiceError::NotFound)?;
+        let user = user_rows::Model {
+            failed_logins: 0,
+            locked_until: None,
+            last_login_at: Some(now),
+            ..user
+        };
         let pair = self.start_session(user, "aal1", client).await?;
         self.audit(
             AuditEntry {
@@ -351,6 +348,29 @@ impl Auth {
         )
         .await;
         Ok(pair)
+    }
+
+    /// Reserve a login attempt (see DESIGN.md, lockout). When every slot is held by checks still
+    /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
+    async fn reserve_attempt(&self, user_id: Uuid, max: u32) -> Result<(), ServiceError> {
+        const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+        for _ in 0..100 {
+            let now = Utc::now();
+            if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {
+                return Ok(());
+            }
+            let until = store::users::find(&self.db, user_id)
+                .await?
+                .and_then(|u| u.locked_until)
+                .filter(|until| *until > now);
+            if until.is_some() {
+                return Err(ServiceError::Locked {
+                    retry_after: retry_after_seconds(until, now, self.settings.lockout),
+                });
+            }
+            tokio::time::sleep(WAIT).await;
+        }
+        Err(ServiceError::Busy)
     }
 
     /// Open a session for an authenticated user and return its first token pair.
@@ -434,11 +454,11 @@ impl Auth {
 
     /// The caller's own user.
     pub async fn me(&self, who: &Principal) -> Result<UserView, ServiceError> {
-        let user = store::users::find(&self.db, who.user_id)
+        let (user, roles) = store::users::find_with_roles(&self.db, who.user_id)
             .await?
-            .filter(|u| u.deleted_at.is_none())
+            .filter(|(u, _)| u.deleted_at.is_none())
             .ok_or_else(invalid_token)?;
-        self.user_view(user).await
+        Ok(UserView::new(user, roles))
     }
 
     /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation).
@@ -489,12 +509,15 @@ impl Auth {
                 }
             }
         }
-        let user = store::users::find(&self.db, session.user_id)
+        let (user, roles) = store::users::find_with_roles(&self.db, session.user_id)
             .await?
-            .filter(|u| u.deleted_at.is_none() && u.active)
+            .filter(|(u, _)| u.deleted_at.is_none() && u.active)
             .ok_or_else(invalid_refresh)?;
-        let view = self.user_view(user).await?;
-        self.pair(&session, presented.generation + 1, view)
+        self.pair(
+            &session,
+            presented.generation + 1,
+            UserView::new(user, roles),
+        )
     }
 
     async fn revoke_for_reuse(

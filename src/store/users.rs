@@ -263,3 +263,17 @@ pub async fn set_password<C: ConnectionTrait>(
         .await?;
     Ok(())
 }
+
+/// An account and its role names, in one query.
+pub async fn find_with_roles<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+) -> Result<Option<(users::Model, Vec<String>)>, StoreError> {
+    let mut rows = users::Entity::find_by_id(id)
+        .find_with_related(user_roles::Entity)
+        .all(db)
+        .await?;
+    Ok(rows
+        .pop()
+        .map(|(user, grants)| (user, grants.into_iter().map(|g| g.role).collect())))
+}

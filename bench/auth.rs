@@ -1,0 +1,391 @@
+//! Authentication benchmarks on this machine, in one run: raw argon2id, logins/s, `/auth/me` alone and under login load, refreshes/s on PostgreSQL, and a bare axum server for scale. Each figure is printed with its ratio against its limit.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use gatehouse::Gatehouse;
+use gatehouse::config::{Config, Vars};
+use sea_orm::sqlx::{self, Connection};
+use serde_json::{Value, json};
+
+const PASSWORD: &str = "Bench-Pass9!";
+const SECS: u64 = 6;
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ok = rt.block_on(run());
+    std::process::exit(if ok { 0 } else { 1 });
+}
+
+/// argon2id verifications per second at the configured cost, one thread per core.
+fn raw_verifies_per_sec(config: &Config, secs: u64) -> f64 {
+    let p = &config.password;
+    let params = argon2::Params::new(
+        p.argon2_memory_kib,
+        p.argon2_iterations,
+        p.argon2_parallelism,
+        None,
+    )
+    .unwrap();
+    let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let hash = a
+        .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+        .unwrap()
+        .to_string();
+    let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(AtomicU64::new(0));
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let threads: Vec<_> = (0..cores)
+        .map(|_| {
+            let (stop, count, hash, a) = (stop.clone(), count.clone(), hash.clone(), a.clone());
+            std::thread::spawn(move || {
+                let parsed = PasswordHash::new(&hash).unwrap();
+                while !stop.load(Ordering::Relaxed) {
+                    a.verify_password(PASSWORD.as_bytes(), &parsed).unwrap();
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(secs));
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    count.load(Ordering::Relaxed) as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Wrk {
+    rps: f64,
+    p99_ms: f64,
+    errors: u64,
+}
+
+fn parse_ms(s: &str) -> f64 {
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_alphabetic()).unwrap_or(s.len()));
+    let n: f64 = num.parse().unwrap_or(f64::NAN);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => f64::NAN,
+    }
+}
+
+fn wrk(
+    url: &str,
+    connections: u32,
+    threads: u32,
+    secs: u64,
+    script: Option<&Path>,
+    headers: &[String],
+) -> Wrk {
+    let mut cmd = Command::new("wrk");
+    cmd.args([
+        "-t",
+        &threads.to_string(),
+        "-c",
+        &connections.to_string(),
+        "-d",
+        &format!("{secs}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
+    for h in headers {
+        cmd.args(["-H", h]);
+    }
+    if let Some(s) = script {
+        cmd.args(["-s", s.to_str().unwrap()]);
+    }
+    let out = cmd.arg(url).output().expect("wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut w = Wrk {
+        rps: 0.0,
+        p99_ms: f64::NAN,
+        errors: 0,
+    };
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(v) = l.strip_prefix("Requests/sec:") {
+            w.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = l.strip_prefix("99%") {
+            w.p99_ms = parse_ms(v.trim());
+        } else if let Some(v) = l.strip_prefix("Non-2xx or 3xx responses:") {
+            w.errors += v.trim().parse::<u64>().unwrap_or(0);
+        } else if l.starts_with("Socket errors:") {
+            w.errors += l
+                .split(|c: char| !c.is_ascii_digit())
+                .filter_map(|n| n.parse::<u64>().ok())
+                .sum::<u64>();
+        }
+    }
+    w
+}
+
+async fn start(config: Config) -> (Gatehouse, String) {
+    let gh = Gatehouse::connect(config).await.expect("connect");
+    gh.migrate().await.expect("migrate");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(gh.clone().serve(listener, std::future::pending()));
+    (gh, base)
+}
+
+async fn hello() -> String {
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "hello" }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    base
+}
+
+async fn login(client: &reqwest::Client, base: &str) -> Value {
+    client
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn line(
+    name: &str,
+    value: f64,
+    unit: &str,
+    ratio: f64,
+    limit: f64,
+    higher_is_better: bool,
+) -> bool {
+    let ok = if higher_is_better {
+        ratio >= limit
+    } else {
+        ratio <= limit
+    };
+    println!(
+        "{name:<48} {value:>10.1} {unit:<6} ratio {ratio:>7.3} limit {} {limit:<6} {}",
+        if higher_is_better { ">=" } else { "<=" },
+        if ok { "PASS" } else { "MISS" }
+    );
+    ok
+}
+
+async fn run() -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    let sqlite_url = format!("sqlite://{}", dir.path().join("bench.db").display());
+    let config = Config::from_vars(&Vars::from_pairs([
+        ("DATABASE_URL", sqlite_url.as_str()),
+        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0"),
+    ]))
+    .unwrap();
+    println!(
+        "gatehouse auth benchmark: {cores} cores, argon2id m={} KiB t={} p={}, {SECS} s per load",
+        config.password.argon2_memory_kib,
+        config.password.argon2_iterations,
+        config.password.argon2_parallelism
+    );
+
+    let raw = tokio::task::spawn_blocking({
+        let c = config.clone();
+        move || raw_verifies_per_sec(&c, SECS)
+    })
+    .await
+    .unwrap();
+    println!("{:<48} {raw:>10.1} /s", "raw argon2id verifies (all cores)");
+
+    let hello_base = hello().await;
+    let (_gh, base) = start(config).await;
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let token = login(&client, &base).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let login_lua = dir.path().join("login.lua");
+    std::fs::write(
+        &login_lua,
+        format!(
+            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{}'\n",
+            json!({"email": "bench@example.com", "password": PASSWORD})
+        ),
+    )
+    .unwrap();
+    let login_url = format!("{base}/api/v1/auth/login");
+    let me_url = format!("{base}/api/v1/auth/me");
+    let auth_header = vec![format!("Authorization: Bearer {token}")];
+
+    let logins = tokio::task::spawn_blocking({
+        let (u, l) = (login_url.clone(), login_lua.clone());
+        move || wrk(&u, cores * 4, cores, SECS, Some(&l), &[])
+    })
+    .await
+    .unwrap();
+    let hello_w = tokio::task::spawn_blocking(move || wrk(&hello_base, 64, cores, SECS, None, &[]))
+        .await
+        .unwrap();
+    let me_alone = tokio::task::spawn_blocking({
+        let (u, h) = (me_url.clone(), auth_header.clone());
+        move || wrk(&u, 64, cores, SECS, None, &h)
+    })
+    .await
+    .unwrap();
+    // /auth/me while logins keep every core busy.
+    let background = tokio::task::spawn_blocking({
+        let (u, l) = (login_url.clone(), login_lua.clone());
+        move || wrk(&u, cores * 4, cores, SECS + 2, Some(&l), &[])
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let me_loaded = tokio::task::spawn_blocking({
+        let (u, h) = (me_url.clone(), auth_header.clone());
+        move || wrk(&u, 8, 1, SECS, None, &h)
+    })
+    .await
+    .unwrap();
+    let background = background.await.unwrap();
+
+    // Refreshes on PostgreSQL: each wrk connection follows its own chain of single-use tokens.
+    let pg_name = format!("gh_bench_{}", uuid::Uuid::now_v7().simple());
+    let mut admin = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE \"{pg_name}\""
+    )))
+    .execute(&mut admin)
+    .await
+    .unwrap();
+    let pg_url = format!("postgres://postgres@127.0.0.1:5432/{pg_name}");
+    let pg_config = Config::from_vars(&Vars::from_pairs([
+        ("DATABASE_URL", pg_url.as_str()),
+        ("JWT_SECRET", "bench-secret-bench-secret-bench-secret-0"),
+        ("PASSWORD_ARGON2_MEMORY_KIB", "1024"),
+        ("PASSWORD_ARGON2_ITERATIONS", "1"),
+    ]))
+    .unwrap();
+    let (pg_gh, pg_base) = start(pg_config).await;
+    client
+        .post(format!("{pg_base}/api/v1/auth/register"))
+        .json(&json!({"email": "bench@example.com", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let chains = 16;
+    let mut tokens = Vec::new();
+    for _ in 0..chains {
+        tokens.push(
+            login(&client, &pg_base).await["refresh_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let refresh_lua = dir.path().join("refresh.lua");
+    let list: Vec<String> = tokens.iter().map(|t| format!("\"{t}\"")).collect();
+    std::fs::write(
+        &refresh_lua,
+        format!(
+            r#"local tokens = {{{}}}
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("tok", tokens[n])
+end
+function request()
+  return wrk.format("POST", "/api/v1/auth/refresh", {{["Content-Type"] = "application/json"}}, '{{"refresh_token":"' .. tok .. '"}}')
+end
+function response(status, headers, body)
+  local t = body:match('"refresh_token":"([^"]+)"')
+  if t then tok = t end
+end
+"#,
+            list.join(", ")
+        ),
+    )
+    .unwrap();
+    let refreshes = tokio::task::spawn_blocking({
+        let u = format!("{pg_base}/api/v1/auth/refresh");
+        move || wrk(&u, chains, chains, SECS, Some(&refresh_lua), &[])
+    })
+    .await
+    .unwrap();
+    drop(pg_gh);
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{pg_name}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await;
+
+    println!("{:<48} {:>10.1} /s", "bare axum hello-world", hello_w.rps);
+    println!(
+        "{:<48} {:>10.1} /s",
+        "logins while /auth/me was measured", background.rps
+    );
+    let mut ok = true;
+    ok &= line(
+        "logins through the server",
+        logins.rps,
+        "/s",
+        logins.rps / raw,
+        0.9,
+        true,
+    );
+    ok &= line(
+        "GET /auth/me p99 while logins saturate the CPU",
+        me_loaded.p99_ms,
+        "ms",
+        me_loaded.p99_ms,
+        10.0,
+        false,
+    );
+    ok &= line(
+        "GET /auth/me alone vs bare axum",
+        me_alone.rps,
+        "/s",
+        me_alone.rps / hello_w.rps,
+        0.4,
+        true,
+    );
+    ok &= line(
+        "refreshes on PostgreSQL",
+        refreshes.rps,
+        "/s",
+        refreshes.rps,
+        1000.0,
+        true,
+    );
+    for (name, w) in [
+        ("logins", &logins),
+        ("me", &me_alone),
+        ("me under load", &me_loaded),
+        ("refreshes", &refreshes),
+    ] {
+        if w.errors > 0 {
+            println!(
+                "warning: {name}: {} non-2xx responses or socket errors",
+                w.errors
+            );
+            ok = false;
+        }
+    }
+    ok
+}
