@@ -1058,7 +1058,97 @@ async fn client_ip_honours_trusted_proxies_only(db: TestDb) {
     s.stop().await;
 }
 
+/// Two instances on one database behave as one: tokens, rotation races, revocation and lockout.
+async fn two_instances_behave_as_one(db: TestDb) {
+    let a = db.server(&[("AUTH_MAX_LOGIN_ATTEMPTS", "4")]).await;
+    let b = db.server(&[("AUTH_MAX_LOGIN_ATTEMPTS", "4")]).await;
+    register(&a, "ada@example.com").await;
+    let p = pair(&a, "ada@example.com").await;
+    let token = p["access_token"].as_str().unwrap();
+    assert_eq!(get(&b, "/api/v1/auth/me", token).await.status(), 200);
+
+    // Twenty racers on one refresh token, spread over both instances: one successor.
+    let r0 = p["refresh_token"].as_str().unwrap().to_string();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let url = if i % 2 == 0 {
+            a.url("/api/v1/auth/refresh")
+        } else {
+            b.url("/api/v1/auth/refresh")
+        };
+        let (client, r0, barrier) = (a.client.clone(), r0.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let res = client
+                .post(url)
+                .json(&json!({"refresh_token": r0}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            let body: Value = res.json().await.unwrap();
+            body["refresh_token"].as_str().unwrap().to_string()
+        }));
+    }
+    let mut successors = HashSet::new();
+    for t in tasks {
+        successors.insert(t.await.unwrap());
+    }
+    assert_eq!(successors.len(), 1);
+
+    // Logout on B cuts the token on A at once.
+    assert_eq!(
+        post(&b, "/api/v1/auth/logout", json!({}), Some(token))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(get(&a, "/api/v1/auth/me", token).await.status(), 401);
+
+    // Parallel wrong passwords over both instances lock at exactly the limit.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let url = if i % 2 == 0 {
+            a.url("/api/v1/auth/login")
+        } else {
+            b.url("/api/v1/auth/login")
+        };
+        let (client, barrier) = (a.client.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            client
+                .post(url)
+                .json(&json!({"email": "ada@example.com", "password": "Wrong-Horse9"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        4,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 423).count(),
+        12,
+        "{statuses:?}"
+    );
+    assert_eq!(login(&b, "ada@example.com", PASSWORD).await.status(), 423);
+    a.stop().await;
+    b.stop().await;
+}
+
 per_backend!(
+    two_instances_behave_as_one,
     register_validates_and_refuses_duplicates,
     parallel_registrations_of_one_email_yield_one_account,
     auto_login_on_register_returns_a_pair,

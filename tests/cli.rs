@@ -582,6 +582,39 @@ mod failures {
     }
 
     #[tokio::test]
+    async fn a_bad_signing_key_file_is_one_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(
+            &key,
+            "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("gh.db").display());
+        for alg in ["EdDSA", "ES256", "RS256"] {
+            let env = [
+                ("DATABASE_URL", url.as_str()),
+                ("JWT_ALGORITHM", alg),
+                ("JWT_PRIVATE_KEY_FILE", key.to_str().unwrap()),
+            ];
+            let line =
+                assert_one_line_failure(&run_cli(dir.path(), &[], &["serve"], &env, None).await);
+            assert!(line.contains("JWT_PRIVATE_KEY_FILE"), "{line}");
+        }
+        let line = assert_one_line_failure(
+            &run(
+                &[
+                    ("JWT_ALGORITHM", "RS256"),
+                    ("JWT_PRIVATE_KEY_FILE", "/nonexistent.pem"),
+                ],
+                &["serve"],
+            )
+            .await,
+        );
+        assert!(line.contains("JWT_PRIVATE_KEY_FILE"), "{line}");
+    }
+
+    #[tokio::test]
     async fn print_config_masks_secrets_and_reads_dotenv() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".env"), "JWT_SECRET=dotenv-secret-dotenv-secret-dotenv-secret\nGATEHOUSE_BIND=0.0.0.0:9999\nDB_POOL_SIZE=3\n").unwrap();
