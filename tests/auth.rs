@@ -5,7 +5,7 @@ mod common;
 use std::collections::HashSet;
 
 use base64::Engine;
-use common::{TestDb, TestServer};
+use common::{TestDb, TestServer, count, race_post};
 use reqwest::StatusCode;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -206,29 +206,19 @@ async fn register_validates_and_refuses_duplicates(db: TestDb) {
 
 async fn parallel_registrations_of_one_email_yield_one_account(db: TestDb) {
     let s = db.server(&[]).await;
-    let mut tasks = Vec::new();
-    for i in 0..12 {
-        let (client, url) = (s.client.clone(), s.url("/api/v1/auth/register"));
+    let results = race_post(&s.client, 12, |i| {
         let email = if i % 2 == 0 {
             "Race@Example.com"
         } else {
             "race@example.COM"
         };
-        tasks.push(tokio::spawn(async move {
-            client
-                .post(url)
-                .json(&json!({"email": email, "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+        (
+            s.url("/api/v1/auth/register"),
+            json!({"email": email, "password": PASSWORD}),
+        )
+    })
+    .await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 201).count(),
         1,
@@ -535,34 +525,15 @@ async fn twenty_parallel_refreshes_converge_on_one_successor(db: TestDb) {
     register(&s, "ada@example.com").await;
     let first = pair(&s, "ada@example.com").await;
     let r0 = first["refresh_token"].as_str().unwrap().to_string();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
-    let mut tasks = Vec::new();
-    for _ in 0..20 {
-        let (client, url, r0, barrier) = (
-            s.client.clone(),
-            s.url("/api/v1/auth/refresh"),
-            r0.clone(),
-            barrier.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let res = client
-                .post(url)
-                .json(&json!({"refresh_token": r0}))
-                .send()
-                .await
-                .unwrap();
-            let status = res.status().as_u16();
-            let body: Value = res.json().await.unwrap();
-            (status, body["refresh_token"].as_str().map(str::to_string))
-        }));
-    }
-    let mut successors = HashSet::new();
-    for t in tasks {
-        let (status, token) = t.await.unwrap();
-        assert_eq!(status, 200);
-        successors.insert(token.unwrap());
-    }
+    let results = race_post(&s.client, 20, |_| {
+        (s.url("/api/v1/auth/refresh"), json!({"refresh_token": r0}))
+    })
+    .await;
+    assert_eq!(count(&results, 200), 20);
+    let successors: HashSet<String> = results
+        .iter()
+        .map(|(_, b)| b["refresh_token"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(successors.len(), 1, "{successors:?}");
     // The session advanced exactly one generation.
     let conn = db.connect().await;
@@ -664,30 +635,14 @@ async fn lockout_after_max_failures_even_for_the_right_password(db: TestDb) {
 async fn fifty_parallel_wrong_passwords_lock_at_exactly_the_limit(db: TestDb) {
     let s = db.server(&[("AUTH_MAX_LOGIN_ATTEMPTS", "5")]).await;
     register(&s, "ada@example.com").await;
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(50));
-    let mut tasks = Vec::new();
-    for _ in 0..50 {
-        let (client, url, barrier) = (
-            s.client.clone(),
+    let results = race_post(&s.client, 50, |_| {
+        (
             s.url("/api/v1/auth/login"),
-            barrier.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            client
-                .post(url)
-                .json(&json!({"email": "ada@example.com", "password": "Wrong-Horse9"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+            json!({"email": "ada@example.com", "password": "Wrong-Horse9"}),
+        )
+    })
+    .await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 401).count(),
         5,
@@ -713,29 +668,14 @@ async fn fifty_parallel_wrong_passwords_lock_at_exactly_the_limit(db: TestDb) {
 async fn parallel_right_passwords_are_never_locked_out(db: TestDb) {
     let s = db.server(&[("AUTH_MAX_LOGIN_ATTEMPTS", "3")]).await;
     register(&s, "ada@example.com").await;
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(12));
-    let mut tasks = Vec::new();
-    for _ in 0..12 {
-        let (client, url, barrier) = (
-            s.client.clone(),
+    let results = race_post(&s.client, 12, |_| {
+        (
             s.url("/api/v1/auth/login"),
-            barrier.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            client
-                .post(url)
-                .json(&json!({"email": "ada@example.com", "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    for t in tasks {
-        assert_eq!(t.await.unwrap(), 200);
-    }
+            json!({"email": "ada@example.com", "password": PASSWORD}),
+        )
+    })
+    .await;
+    assert_eq!(count(&results, 200), 12, "{results:?}");
     let conn = db.connect().await;
     let u = gatehouse::store::users::find_by_email(&conn, "ada@example.com")
         .await
@@ -1069,32 +1009,19 @@ async fn two_instances_behave_as_one(db: TestDb) {
 
     // Twenty racers on one refresh token, spread over both instances: one successor.
     let r0 = p["refresh_token"].as_str().unwrap().to_string();
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(20));
-    let mut tasks = Vec::new();
-    for i in 0..20 {
-        let url = if i % 2 == 0 {
-            a.url("/api/v1/auth/refresh")
-        } else {
-            b.url("/api/v1/auth/refresh")
-        };
-        let (client, r0, barrier) = (a.client.clone(), r0.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            let res = client
-                .post(url)
-                .json(&json!({"refresh_token": r0}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200);
-            let body: Value = res.json().await.unwrap();
-            body["refresh_token"].as_str().unwrap().to_string()
-        }));
-    }
-    let mut successors = HashSet::new();
-    for t in tasks {
-        successors.insert(t.await.unwrap());
-    }
+    let results = race_post(&a.client, 20, |i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        (
+            server.url("/api/v1/auth/refresh"),
+            json!({"refresh_token": r0}),
+        )
+    })
+    .await;
+    assert_eq!(count(&results, 200), 20);
+    let successors: HashSet<String> = results
+        .iter()
+        .map(|(_, b)| b["refresh_token"].as_str().unwrap().to_string())
+        .collect();
     assert_eq!(successors.len(), 1);
 
     // Logout on B cuts the token on A at once.
@@ -1107,31 +1034,15 @@ async fn two_instances_behave_as_one(db: TestDb) {
     assert_eq!(get(&a, "/api/v1/auth/me", token).await.status(), 401);
 
     // Parallel wrong passwords over both instances lock at exactly the limit.
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(16));
-    let mut tasks = Vec::new();
-    for i in 0..16 {
-        let url = if i % 2 == 0 {
-            a.url("/api/v1/auth/login")
-        } else {
-            b.url("/api/v1/auth/login")
-        };
-        let (client, barrier) = (a.client.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            barrier.wait().await;
-            client
-                .post(url)
-                .json(&json!({"email": "ada@example.com", "password": "Wrong-Horse9"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }));
-    }
-    let mut statuses = Vec::new();
-    for t in tasks {
-        statuses.push(t.await.unwrap());
-    }
+    let results = race_post(&a.client, 16, |i| {
+        let server = if i % 2 == 0 { &a } else { &b };
+        (
+            server.url("/api/v1/auth/login"),
+            json!({"email": "ada@example.com", "password": "Wrong-Horse9"}),
+        )
+    })
+    .await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.0).collect();
     assert_eq!(
         statuses.iter().filter(|s| **s == 401).count(),
         4,

@@ -19,6 +19,25 @@ async fn applied(db: &TestDb) -> (usize, usize) {
     (n, m)
 }
 
+/// `db init`, then `admin create root@example.com`.
+async fn init_with_admin(db: &TestDb) {
+    assert!(db.cli(&["db", "init"], &[], None).await.status.success());
+    let o = db
+        .cli(
+            &[
+                "admin",
+                "create",
+                "--email",
+                "root@example.com",
+                "--password-stdin",
+            ],
+            &[],
+            Some("Sup3r-Secret!"),
+        )
+        .await;
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
 async fn init_status_and_round_trip(db: TestDb) {
     let o = db.cli(&["db", "init"], &[], None).await;
     assert!(o.status.success(), "{}", stderr(&o));
@@ -291,23 +310,7 @@ async fn admin_create_refuses_without_terminal_or_flag(db: TestDb) {
 }
 
 async fn reset_needs_yes_and_empties_data(db: TestDb) {
-    assert!(db.cli(&["db", "init"], &[], None).await.status.success());
-    assert!(
-        db.cli(
-            &[
-                "admin",
-                "create",
-                "--email",
-                "root@example.com",
-                "--password-stdin"
-            ],
-            &[],
-            Some("Sup3r-Secret!")
-        )
-        .await
-        .status
-        .success()
-    );
+    init_with_admin(&db).await;
     let line = assert_one_line_failure(&db.cli(&["db", "reset"], &[], None).await);
     assert!(line.contains("--yes"), "{line}");
     assert!(stdout(&db.cli(&["users", "list"], &[], None).await).contains("1 user(s)"));
@@ -320,23 +323,7 @@ async fn reset_needs_yes_and_empties_data(db: TestDb) {
 }
 
 async fn backup_and_restore(db: TestDb) {
-    assert!(db.cli(&["db", "init"], &[], None).await.status.success());
-    assert!(
-        db.cli(
-            &[
-                "admin",
-                "create",
-                "--email",
-                "root@example.com",
-                "--password-stdin"
-            ],
-            &[],
-            Some("Sup3r-Secret!")
-        )
-        .await
-        .status
-        .success()
-    );
+    init_with_admin(&db).await;
     let file = db.dir.path().join("backups").join("gh.bak");
     let file = file.to_str().unwrap();
     let o = db.cli(&["db", "backup", file], &[], None).await;
@@ -399,23 +386,7 @@ async fn backup_and_restore(db: TestDb) {
 async fn sessions_cleanup_counts_what_it_deletes(db: TestDb) {
     use gatehouse::store::entities::sessions;
     use sea_orm::{ActiveModelTrait, Set};
-    assert!(db.cli(&["db", "init"], &[], None).await.status.success());
-    assert!(
-        db.cli(
-            &[
-                "admin",
-                "create",
-                "--email",
-                "root@example.com",
-                "--password-stdin"
-            ],
-            &[],
-            Some("Sup3r-Secret!")
-        )
-        .await
-        .status
-        .success()
-    );
+    init_with_admin(&db).await;
     let conn = db.connect().await;
     let user = gatehouse::store::users::find_by_email(&conn, "root@example.com")
         .await

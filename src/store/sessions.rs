@@ -13,56 +13,56 @@ use super::entities::{one_time_tokens, sessions};
 
 const BATCH: u64 = 1000;
 
-/// Delete expired and revoked sessions and spent or expired one-time tokens, `BATCH` rows per statement
-/// so a large backlog never holds long locks. Returns how many rows were deleted.
-pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
-    let now = Utc::now();
+/// Delete the rows of `E` matching `cond`, `BATCH` ids per statement so a large backlog never holds long locks.
+async fn delete_in_batches<E>(
+    db: &DatabaseConnection,
+    id: E::Column,
+    cond: Condition,
+) -> Result<u64, StoreError>
+where
+    E: EntityTrait,
+{
     let mut deleted = 0;
     loop {
-        let ids: Vec<Uuid> = sessions::Entity::find()
+        let ids: Vec<Uuid> = E::find()
             .select_only()
-            .column(sessions::Column::Id)
-            .filter(
-                Condition::any()
-                    .add(sessions::Column::ExpiresAt.lte(now))
-                    .add(sessions::Column::RevokedAt.is_not_null()),
-            )
+            .column(id)
+            .filter(cond.clone())
             .limit(BATCH)
             .into_tuple()
             .all(db)
             .await?;
         if ids.is_empty() {
-            break;
+            return Ok(deleted);
         }
-        deleted += sessions::Entity::delete_many()
-            .filter(sessions::Column::Id.is_in(ids))
+        deleted += E::delete_many()
+            .filter(id.is_in(ids))
             .exec(db)
             .await?
             .rows_affected;
     }
-    loop {
-        let ids: Vec<Uuid> = one_time_tokens::Entity::find()
-            .select_only()
-            .column(one_time_tokens::Column::Id)
-            .filter(
-                Condition::any()
-                    .add(one_time_tokens::Column::ExpiresAt.lte(now))
-                    .add(one_time_tokens::Column::UsedAt.is_not_null()),
-            )
-            .limit(BATCH)
-            .into_tuple()
-            .all(db)
-            .await?;
-        if ids.is_empty() {
-            break;
-        }
-        deleted += one_time_tokens::Entity::delete_many()
-            .filter(one_time_tokens::Column::Id.is_in(ids))
-            .exec(db)
-            .await?
-            .rows_affected;
-    }
-    Ok(deleted)
+}
+
+/// Delete expired and revoked sessions and spent or expired one-time tokens. Returns how many rows were deleted.
+pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
+    let now = Utc::now();
+    let sessions = delete_in_batches::<sessions::Entity>(
+        db,
+        sessions::Column::Id,
+        Condition::any()
+            .add(sessions::Column::ExpiresAt.lte(now))
+            .add(sessions::Column::RevokedAt.is_not_null()),
+    )
+    .await?;
+    let tokens = delete_in_batches::<one_time_tokens::Entity>(
+        db,
+        one_time_tokens::Column::Id,
+        Condition::any()
+            .add(one_time_tokens::Column::ExpiresAt.lte(now))
+            .add(one_time_tokens::Column::UsedAt.is_not_null()),
+    )
+    .await?;
+    Ok(sessions + tokens)
 }
 
 /// What a new session records.

@@ -402,3 +402,35 @@ macro_rules! per_backend {
         }
     };
 }
+
+/// POST JSON from `n` tasks released at the same instant; `target(i)` names task i's URL and body.
+/// Returns each answer's status and JSON body (Null when it has none), in task order.
+pub async fn race_post(
+    client: &reqwest::Client,
+    n: usize,
+    target: impl Fn(usize) -> (String, serde_json::Value),
+) -> Vec<(u16, serde_json::Value)> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let (url, body) = target(i);
+            let (client, barrier) = (client.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let res = client.post(url).json(&body).send().await.unwrap();
+                let status = res.status().as_u16();
+                (status, res.json().await.unwrap_or(serde_json::Value::Null))
+            })
+        })
+        .collect();
+    let mut out = Vec::with_capacity(n);
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+/// How many answers had `status`.
+pub fn count(results: &[(u16, serde_json::Value)], status: u16) -> usize {
+    results.iter().filter(|(s, _)| *s == status).count()
+}
