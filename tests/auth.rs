@@ -269,6 +269,9 @@ async fn login_issues_tokens_with_the_contract_claims(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(me["user"]["email"], "Ada@Example.com");
+    // The same instant before and after a round trip through the database.
+    assert_eq!(me["user"]["created_at"], registered["user"]["created_at"]);
+    assert_eq!(me["user"]["last_login_at"], p["user"]["last_login_at"]);
 
     // Wrong password and unknown email: the same answer.
     let wrong = code(login(&s, "ada@example.com", "Wrong-Horse9").await).await;

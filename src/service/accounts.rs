@@ -160,7 +160,7 @@ impl Accounts {
         let users = store::users::list(&self.db, limit).await?;
         let ids: Vec<Uuid> = users.iter().map(|u| u.id).collect();
         let mut roles = store::users::roles_of(&self.db, &ids).await?;
-        let now = Utc::now();
+        let now = crate::store::now();
         Ok(users
             .into_iter()
             .map(|u| {

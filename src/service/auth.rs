@@ -3,7 +3,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
@@ -284,7 +284,7 @@ impl Auth {
             }
         };
         if !verified.ok {
-            let until = Utc::now() + self.settings.lockout;
+            let until = crate::store::now() + self.settings.lockout;
             let locked = store::users::lock_if_exhausted(&self.db, user.id, max, until).await?;
             self.audit(
                 AuditEntry {
@@ -315,7 +315,7 @@ impl Auth {
         } else {
             None
         };
-        let now = Utc::now();
+        let now = crate::store::now();
         store::users::login_succeeded(&self.db, user.id, now, new_hash).await?;
         if !user.active {
             return Err(ServiceError::Forbidden {
@@ -355,7 +355,7 @@ impl Auth {
     async fn reserve_attempt(&self, user_id: Uuid, max: u32) -> Result<(), ServiceError> {
         const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
         for _ in 0..100 {
-            let now = Utc::now();
+            let now = crate::store::now();
             if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {
                 return Ok(());
             }
@@ -388,7 +388,7 @@ impl Auth {
                 ip_address: client.ip.map(|ip| ip.to_string()),
                 user_agent: client.user_agent.clone(),
                 aal: aal.to_string(),
-                expires_at: Utc::now() + self.settings.refresh_ttl,
+                expires_at: crate::store::now() + self.settings.refresh_ttl,
             },
         )
         .await?;
@@ -402,7 +402,7 @@ impl Auth {
         generation: u64,
         user: UserView,
     ) -> Result<TokenPair, ServiceError> {
-        let now = Utc::now();
+        let now = crate::store::now();
         let claims = Claims {
             iss: self.settings.issuer.clone(),
             aud: AUDIENCE.to_string(),
@@ -431,7 +431,7 @@ impl Auth {
     /// The caller behind an access token, if its session is still live.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
         let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
-        let now = Utc::now();
+        let now = crate::store::now();
         let session = store::sessions::find(&self.db, claims.sid)
             .await?
             .ok_or_else(invalid_token)?;
@@ -475,7 +475,7 @@ impl Auth {
             return Err(invalid_refresh());
         }
         let generation = i64::try_from(presented.generation).map_err(|_| invalid_refresh())?;
-        let now = Utc::now();
+        let now = crate::store::now();
         let won = store::sessions::rotate(
             &self.db,
             session.id,
@@ -604,7 +604,7 @@ impl Auth {
 
     /// The caller's live sessions.
     pub async fn sessions(&self, who: &Principal) -> Result<SessionList, ServiceError> {
-        let rows = store::sessions::list_live(&self.db, who.user_id, Utc::now()).await?;
+        let rows = store::sessions::list_live(&self.db, who.user_id, crate::store::now()).await?;
         let sessions: Vec<SessionView> = rows
             .into_iter()
             .map(|s| SessionView::new(s, who.session_id))
@@ -623,7 +623,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let live = store::sessions::find(&self.db, id).await?.filter(|s| {
-            s.user_id == who.user_id && s.revoked_at.is_none() && s.expires_at > Utc::now()
+            s.user_id == who.user_id && s.revoked_at.is_none() && s.expires_at > crate::store::now()
         });
         if live.is_none() {
             return Err(ServiceError::NotFound);

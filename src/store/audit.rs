@@ -1,6 +1,5 @@
 //! Appending to the audit log.
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
 use uuid::Uuid;
 
@@ -21,7 +20,7 @@ pub struct AuditEntry {
 pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(), StoreError> {
     audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
-        at: Set(Utc::now()),
+        at: Set(crate::store::now()),
         event: Set(entry.event.to_string()),
         user_id: Set(entry.user_id),
         actor_id: Set(entry.actor_id),

@@ -12,3 +12,10 @@ pub mod sessions;
 pub mod users;
 
 pub use error::StoreError;
+
+/// The current time at the precision every backend stores (microseconds), so a value reads back
+/// exactly as it was written and answers show the same instant before and after a round trip.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}

@@ -1,6 +1,5 @@
 //! Queries on the role catalogue.
 
-use chrono::Utc;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 
 use super::StoreError;
@@ -35,7 +34,7 @@ pub async fn upsert(
                     description: Set(def.description.to_string()),
                     permissions: Set(permissions),
                     builtin: Set(true),
-                    created_at: Set(Utc::now()),
+                    created_at: Set(crate::store::now()),
                 }
                 .insert(&txn)
                 .await?;

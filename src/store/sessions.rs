@@ -45,7 +45,7 @@ where
 
 /// Delete expired and revoked sessions and spent or expired one-time tokens. Returns how many rows were deleted.
 pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
-    let now = Utc::now();
+    let now = crate::store::now();
     let sessions = delete_in_batches::<sessions::Entity>(
         db,
         sessions::Column::Id,
@@ -80,7 +80,7 @@ pub async fn create<C: ConnectionTrait>(
     db: &C,
     new: NewSession,
 ) -> Result<sessions::Model, StoreError> {
-    let now = Utc::now();
+    let now = crate::store::now();
     Ok(sessions::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(new.user_id),
@@ -155,7 +155,7 @@ pub async fn revoke<C: ConnectionTrait>(
     except: Option<Uuid>,
     reason: &str,
 ) -> Result<u64, StoreError> {
-    let now = Utc::now();
+    let now = crate::store::now();
     let mut q = sessions::Entity::update_many()
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .col_expr(sessions::Column::RevokedReason, Expr::value(reason))

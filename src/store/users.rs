@@ -27,7 +27,7 @@ pub struct NewUser {
 
 /// Insert a user and its role grants (run it inside a transaction). A taken email is `Conflict`.
 pub async fn insert<C: ConnectionTrait>(txn: &C, new: NewUser) -> Result<users::Model, StoreError> {
-    let now = Utc::now();
+    let now = crate::store::now();
     let id = Uuid::now_v7();
     let user = users::ActiveModel {
         id: Set(id),
@@ -67,7 +67,7 @@ async fn grant_in<C: ConnectionTrait>(
     let res = user_roles::ActiveModel {
         user_id: Set(user_id),
         role: Set(role.to_string()),
-        granted_at: Set(Utc::now()),
+        granted_at: Set(crate::store::now()),
         granted_by: Set(granted_by),
     }
     .insert(db)
@@ -139,7 +139,7 @@ pub async fn unlock(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, Stor
             users::Column::LockedUntil,
             Expr::value(Option::<chrono::DateTime<Utc>>::None),
         )
-        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::store::now()))
         .filter(users::Column::Id.eq(user_id))
         .exec(db)
         .await?;
@@ -257,7 +257,7 @@ pub async fn set_password<C: ConnectionTrait>(
 ) -> Result<(), StoreError> {
     users::Entity::update_many()
         .col_expr(users::Column::PasswordHash, Expr::value(hash))
-        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::store::now()))
         .filter(users::Column::Id.eq(id))
         .exec(db)
         .await?;
