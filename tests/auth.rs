@@ -1061,8 +1061,64 @@ async fn two_instances_behave_as_one(db: TestDb) {
     b.stop().await;
 }
 
+async fn disabled_and_unverified_accounts_are_refused_with_their_code(db: TestDb) {
+    use gatehouse::store::entities::users;
+    use sea_orm::sea_query::Expr;
+    let s = db
+        .server(&[("AUTH_REQUIRE_EMAIL_VERIFICATION", "true")])
+        .await;
+    register(&s, "ada@example.com").await;
+    // A wrong password still says nothing more than invalid_credentials.
+    let res = login(&s, "ada@example.com", "Wrong-Horse9").await;
+    assert_eq!(
+        code(res).await,
+        (StatusCode::UNAUTHORIZED, "invalid_credentials".into())
+    );
+    let res = login(&s, "ada@example.com", PASSWORD).await;
+    assert_eq!(
+        code(res).await,
+        (StatusCode::FORBIDDEN, "email_not_verified".into())
+    );
+    let conn = db.connect().await;
+    let set = |col: users::Column, v: bool| {
+        users::Entity::update_many()
+            .col_expr(col, Expr::value(v))
+            .filter(users::Column::EmailLower.eq("ada@example.com"))
+    };
+    set(users::Column::EmailVerified, true)
+        .exec(&conn)
+        .await
+        .unwrap();
+    assert_eq!(login(&s, "ada@example.com", PASSWORD).await.status(), 200);
+    set(users::Column::Active, false).exec(&conn).await.unwrap();
+    let before = gatehouse::store::users::find_by_email(&conn, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    let res = login(&s, "ada@example.com", PASSWORD).await;
+    assert_eq!(
+        code(res).await,
+        (StatusCode::FORBIDDEN, "account_disabled".into())
+    );
+    let after = gatehouse::store::users::find_by_email(&conn, "ada@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        after.last_login_at, before.last_login_at,
+        "a refused login is not a login"
+    );
+    assert_eq!(
+        after.failed_logins, 0,
+        "a right password never counts as a failure"
+    );
+    conn.close().await.unwrap();
+    s.stop().await;
+}
+
 per_backend!(
     two_instances_behave_as_one,
+    disabled_and_unverified_accounts_are_refused_with_their_code,
     register_validates_and_refuses_duplicates,
     parallel_registrations_of_one_email_yield_one_account,
     auto_login_on_register_returns_a_pair,

@@ -310,6 +310,24 @@ impl Auth {
             }
             return Err(invalid_credentials());
         }
+        // The right password on an account that may not log in: not a failure, not a login.
+        let refusal = if !user.active {
+            Some(ServiceError::Forbidden {
+                code: "account_disabled",
+                detail: "this account is disabled".into(),
+            })
+        } else if self.settings.require_email_verification && !user.email_verified {
+            Some(ServiceError::Forbidden {
+                code: "email_not_verified",
+                detail: "verify your email address before logging in".into(),
+            })
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            store::users::release_login_attempt(&self.db, user.id).await?;
+            return Err(refusal);
+        }
         let new_hash = if verified.needs_rehash {
             self.hasher.hash(password.to_string()).await.ok()
         } else {
@@ -317,18 +335,6 @@ impl Auth {
         };
         let now = crate::store::now();
         store::users::login_succeeded(&self.db, user.id, now, new_hash).await?;
-        if !user.active {
-            return Err(ServiceError::Forbidden {
-                code: "account_disabled",
-                detail: "this account is disabled".into(),
-            });
-        }
-        if self.settings.require_email_verification && !user.email_verified {
-            return Err(ServiceError::Forbidden {
-                code: "email_not_verified",
-                detail: "verify your email address before logging in".into(),
-            });
-        }
         let user = user_rows::Model {
             failed_logins: 0,
             locked_until: None,
