@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "Bench-Pass9!";
 const SECS: u64 = 6;
+const ACCOUNTS: usize = 8;
 
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -221,12 +222,29 @@ async fn run() -> bool {
         .unwrap()
         .to_string();
 
+    // Logins rotate over several accounts, as real traffic does (one account is capped at
+    // AUTH_MAX_LOGIN_ATTEMPTS checks in flight by the lockout).
+    for i in 1..ACCOUNTS {
+        client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"email": format!("bench{i}@example.com"), "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+    }
     let login_lua = dir.path().join("login.lua");
     std::fs::write(
         &login_lua,
         format!(
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nwrk.body = '{}'\n",
-            json!({"email": "bench@example.com", "password": PASSWORD})
+            r#"local n = 0
+function request()
+  n = n + 1
+  local who = n % {ACCOUNTS}
+  local email = "bench@example.com"
+  if who > 0 then email = "bench" .. who .. "@example.com" end
+  return wrk.format("POST", nil, {{["Content-Type"] = "application/json"}}, '{{"email":"' .. email .. '","password":"{PASSWORD}"}}')
+end
+"#
         ),
     )
     .unwrap();
