@@ -23,9 +23,26 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::users::Entity",
         from = "Column::CreatedBy",
-        to = "super::users::Column::Id"
+        fk_name = "fk_api_keys_created_by",
+        to = "super::users::Column::Id",
+        on_update = "Cascade",
+        on_delete = "SetNull"
     )]
     Creator,
+    #[sea_orm(has_many = "super::usage_records::Entity")]
+    UsageRecords,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Creator.def()
+    }
+}
+
+impl Related<super::usage_records::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UsageRecords.def()
+    }
+}

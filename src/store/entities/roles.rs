@@ -15,6 +15,26 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(has_many = "super::user_roles::Entity")]
+    UserRoles,
+}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Related<super::user_roles::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UserRoles.def()
+    }
+}
+
+/// Roles to users through `user_roles`.
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::user_roles::Relation::User.def()
+    }
+
+    fn via() -> Option<RelationDef> {
+        Some(super::user_roles::Relation::Role.def().rev())
+    }
+}

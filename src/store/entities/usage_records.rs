@@ -22,9 +22,33 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::users::Entity",
         from = "Column::UserId",
-        to = "super::users::Column::Id"
+        fk_name = "fk_usage_records_user",
+        to = "super::users::Column::Id",
+        on_update = "Cascade",
+        on_delete = "Cascade"
     )]
     User,
+    #[sea_orm(
+        belongs_to = "super::api_keys::Entity",
+        from = "Column::ApiKeyId",
+        fk_name = "fk_usage_records_api_key",
+        to = "super::api_keys::Column::Id",
+        on_update = "Cascade",
+        on_delete = "SetNull"
+    )]
+    ApiKey,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
+
+impl Related<super::api_keys::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ApiKey.def()
+    }
+}

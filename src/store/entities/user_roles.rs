@@ -18,13 +18,19 @@ pub enum Relation {
     #[sea_orm(
         belongs_to = "super::users::Entity",
         from = "Column::UserId",
-        to = "super::users::Column::Id"
+        fk_name = "fk_user_roles_user",
+        to = "super::users::Column::Id",
+        on_update = "Cascade",
+        on_delete = "Cascade"
     )]
     User,
     #[sea_orm(
         belongs_to = "super::roles::Entity",
         from = "Column::Role",
-        to = "super::roles::Column::Name"
+        fk_name = "fk_user_roles_role",
+        to = "super::roles::Column::Name",
+        on_update = "Cascade",
+        on_delete = "Cascade"
     )]
     Role,
 }
@@ -34,5 +40,11 @@ impl ActiveModelBehavior for ActiveModel {}
 impl Related<super::users::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::User.def()
+    }
+}
+
+impl Related<super::roles::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Role.def()
     }
 }

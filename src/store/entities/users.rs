@@ -33,6 +33,20 @@ pub enum Relation {
     UserRoles,
     #[sea_orm(has_many = "super::sessions::Entity")]
     Sessions,
+    #[sea_orm(has_many = "super::one_time_tokens::Entity")]
+    OneTimeTokens,
+    #[sea_orm(has_many = "super::recovery_codes::Entity")]
+    RecoveryCodes,
+    #[sea_orm(has_many = "super::api_keys::Entity")]
+    ApiKeys,
+    #[sea_orm(has_many = "super::integrations::Entity")]
+    Integrations,
+    #[sea_orm(has_many = "super::oauth_identities::Entity")]
+    OauthIdentities,
+    #[sea_orm(has_many = "super::usage_records::Entity")]
+    UsageRecords,
+    #[sea_orm(has_many = "super::billing_records::Entity")]
+    BillingRecords,
 }
 
 impl ActiveModelBehavior for ActiveModel {}
@@ -46,5 +60,58 @@ impl Related<super::user_roles::Entity> for Entity {
 impl Related<super::sessions::Entity> for Entity {
     fn to() -> RelationDef {
         Relation::Sessions.def()
+    }
+}
+
+impl Related<super::one_time_tokens::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OneTimeTokens.def()
+    }
+}
+
+impl Related<super::recovery_codes::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::RecoveryCodes.def()
+    }
+}
+
+impl Related<super::api_keys::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::ApiKeys.def()
+    }
+}
+
+impl Related<super::integrations::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Integrations.def()
+    }
+}
+
+impl Related<super::oauth_identities::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::OauthIdentities.def()
+    }
+}
+
+impl Related<super::usage_records::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::UsageRecords.def()
+    }
+}
+
+impl Related<super::billing_records::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::BillingRecords.def()
+    }
+}
+
+/// Users to roles through `user_roles`.
+impl Related<super::roles::Entity> for Entity {
+    fn to() -> RelationDef {
+        super::user_roles::Relation::Role.def()
+    }
+
+    fn via() -> Option<RelationDef> {
+        Some(super::user_roles::Relation::User.def().rev())
     }
 }

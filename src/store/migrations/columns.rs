@@ -3,15 +3,17 @@
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::DatabaseBackend;
 
-/// UUID primary key.
+/// UUID primary key: `uuid` on PostgreSQL, `binary(16)` on MySQL, a 16-byte blob on SQLite.
 pub fn pk(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).uuid().not_null().primary_key().take()
 }
 
+/// A required UUID.
 pub fn uuid(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).uuid().not_null().take()
 }
 
+/// An optional UUID.
 pub fn uuid_null(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).uuid().null().take()
 }
@@ -26,16 +28,19 @@ pub fn ts(m: &SchemaManager, name: &'static str) -> ColumnDef {
     c.not_null().take()
 }
 
+/// An optional UTC instant, typed as [`ts`].
 pub fn ts_null(m: &SchemaManager, name: &'static str) -> ColumnDef {
     let mut c = ts(m, name);
     c.null();
     c
 }
 
+/// A required `varchar(len)` (explicit length: MySQL cannot index TEXT).
 pub fn string(name: &'static str, len: u32) -> ColumnDef {
     ColumnDef::new(name).string_len(len).not_null().take()
 }
 
+/// An optional `varchar(len)`.
 pub fn string_null(name: &'static str, len: u32) -> ColumnDef {
     ColumnDef::new(name).string_len(len).null().take()
 }
@@ -77,7 +82,7 @@ pub fn json(name: &'static str) -> ColumnDef {
     ColumnDef::new(name).json_binary().not_null().take()
 }
 
-/// A foreign key from `table.column` to `users.id` that follows the user's deletion.
+/// A named foreign key from `table.column` to `to_table.to_column`; key changes cascade, deletions do `on_delete`.
 pub fn fk(
     name: &'static str,
     table: &'static str,
@@ -95,6 +100,7 @@ pub fn fk(
         .take()
 }
 
+/// A named index on `columns`, in that order.
 pub fn index(
     name: &'static str,
     table: &'static str,
@@ -108,6 +114,7 @@ pub fn index(
     i.take()
 }
 
+/// A named unique index on `columns`.
 pub fn unique(
     name: &'static str,
     table: &'static str,

@@ -5,8 +5,10 @@ use sea_orm_migration::prelude::*;
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// (name, rank, description, permissions)
-const ROLES: &[(&str, i32, &str, &[&str])] = &[
+/// The built-in roles as (name, rank, description, permissions), highest first, as this
+/// migration inserts them. Public so other code can reuse them; it is the same list as
+/// `domain::roles::Role` today, but only a new migration may change what this one inserted.
+pub const BUILTIN_ROLES: &[(&str, i32, &str, &[&str])] = &[
     (
         "super_admin",
         100,
@@ -59,17 +61,26 @@ const ROLES: &[(&str, i32, &str, &[&str])] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let now = chrono::Utc::now();
+        // Microsecond precision, like every other timestamp (see `store::now`).
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let mut insert = Query::insert();
-        insert.into_table("roles").columns([
-            "name",
-            "rank",
-            "description",
-            "permissions",
-            "builtin",
-            "created_at",
-        ]);
-        for (name, rank, description, permissions) in ROLES {
+        insert
+            .into_table("roles")
+            // Rows already there (same name) are left alone, so the seed never fails on a re-run.
+            .on_conflict(
+                OnConflict::column("name")
+                    .do_nothing_on(["name"])
+                    .to_owned(),
+            )
+            .columns([
+                "name",
+                "rank",
+                "description",
+                "permissions",
+                "builtin",
+                "created_at",
+            ]);
+        for (name, rank, description, permissions) in BUILTIN_ROLES {
             insert.values_panic([
                 (*name).into(),
                 (*rank).into(),
@@ -83,7 +94,7 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let names: Vec<&str> = ROLES.iter().map(|r| r.0).collect();
+        let names: Vec<&str> = BUILTIN_ROLES.iter().map(|r| r.0).collect();
         m.exec_stmt(
             Query::delete()
                 .from_table("roles")

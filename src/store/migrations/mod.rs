@@ -1,15 +1,18 @@
 //! The schema's history: every migration in order, each with `up` and `down`. Released migrations are never edited; changes come as new ones.
 
-mod columns;
+pub(crate) mod columns;
 mod m0001_users_roles;
 mod m0002_sessions_tokens;
 mod m0003_keys_integrations;
 mod m0004_usage_billing;
 mod m0005_audit_log;
-mod m0006_seed_roles;
+pub mod m0006_seed_roles;
+
+pub use m0006_seed_roles::BUILTIN_ROLES;
 
 use sea_orm_migration::prelude::*;
 
+/// Every Gatehouse migration, oldest first; `MigrationName::name` is the file stem the CLI shows and accepts.
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -23,5 +26,31 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_audit_log::Migration),
             Box::new(m0006_seed_roles::Migration),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm_migration::MigratorTrait;
+
+    use super::Migrator;
+
+    #[test]
+    fn names_are_the_file_stems() {
+        let names: Vec<String> = Migrator::migrations()
+            .iter()
+            .map(|m| m.name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "m0001_users_roles",
+                "m0002_sessions_tokens",
+                "m0003_keys_integrations",
+                "m0004_usage_billing",
+                "m0005_audit_log",
+                "m0006_seed_roles",
+            ]
+        );
     }
 }
