@@ -147,6 +147,17 @@ pub struct PasswordConfig {
     pub hash_queue: usize,
 }
 
+impl PasswordConfig {
+    /// The password policy these settings describe.
+    pub fn policy(&self) -> crate::domain::password_policy::PasswordPolicy {
+        crate::domain::password_policy::PasswordPolicy {
+            min_length: self.min_length,
+            require_classes: self.require_classes,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RateLimitBackend {
     Memory,

@@ -27,7 +27,6 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::{Config, ConfigError, Secret};
 use crate::crypto::password::PasswordHasher;
-use crate::domain::password_policy::PasswordPolicy;
 use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
 use crate::service::auth::{Auth, AuthSettings, seconds};
@@ -77,11 +76,7 @@ impl Gatehouse {
     ) -> Result<Self, Error> {
         let hasher = PasswordHasher::new(&config.password)
             .map_err(|e| ConfigError::new("PASSWORD_ARGON2_MEMORY_KIB", e.to_string()))?;
-        let policy = PasswordPolicy {
-            min_length: config.password.min_length,
-            max_length: 128,
-            require_classes: config.password.require_classes,
-        };
+        let policy = config.password.policy();
         let accounts = Accounts::new(db.clone(), hasher.clone(), policy);
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
         let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;

@@ -184,10 +184,9 @@ async fn accounts(config: &Config) -> Result<crate::service::accounts::Accounts,
     let db = crate::store::db::connect(&config.database).await?;
     let hasher = crate::crypto::password::PasswordHasher::new(&config.password)
         .map_err(|e| Error::Usage(e.to_string()))?;
-    let policy = crate::domain::password_policy::PasswordPolicy {
-        min_length: config.password.min_length,
-        max_length: 128,
-        require_classes: config.password.require_classes,
-    };
-    Ok(crate::service::accounts::Accounts::new(db, hasher, policy))
+    Ok(crate::service::accounts::Accounts::new(
+        db,
+        hasher,
+        config.password.policy(),
+    ))
 }

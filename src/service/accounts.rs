@@ -76,18 +76,9 @@ impl Accounts {
                 "a password is needed to create the account",
             )
         })?;
-        let violations = self.policy.check(password, Some(email.as_str()));
-        if !violations.is_empty() {
-            return Err(ServiceError::Validation(
-                violations
-                    .into_iter()
-                    .map(|v| super::FieldError {
-                        field: "password",
-                        code: v.code,
-                        message: v.message,
-                    })
-                    .collect(),
-            ));
+        let errors = super::password_errors(&self.policy, "password", password, email.as_str());
+        if !errors.is_empty() {
+            return Err(ServiceError::Validation(errors));
         }
         let hash = self.hasher.hash(password.to_string()).await?;
         let txn = self.db.begin().await.map_err(StoreError::from)?;

@@ -8,7 +8,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::views::{SessionList, SessionView, TokenPair, UserView};
-use super::{FieldError, ServiceError};
+use super::{FieldError, ServiceError, password_errors};
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, RefreshSecret};
@@ -27,6 +27,17 @@ use crate::store::{self, StoreError};
 pub struct ClientInfo {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// `entry` with this client's IP address and user agent.
+    pub fn stamp(&self, entry: AuditEntry) -> AuditEntry {
+        AuditEntry {
+            ip_address: self.ip.map(|ip| ip.to_string()),
+            user_agent: self.user_agent.clone(),
+            ..entry
+        }
+    }
 }
 
 /// The caller behind a valid access token of a live session.
@@ -96,23 +107,6 @@ fn invalid_refresh() -> ServiceError {
     }
 }
 
-fn password_errors(
-    policy: &PasswordPolicy,
-    field: &'static str,
-    password: &str,
-    email: &str,
-) -> Vec<FieldError> {
-    policy
-        .check(password, Some(email))
-        .into_iter()
-        .map(|v| FieldError {
-            field,
-            code: v.code,
-            message: v.message,
-        })
-        .collect()
-}
-
 impl Auth {
     pub fn new(
         db: DatabaseConnection,
@@ -137,12 +131,7 @@ impl Auth {
     }
 
     async fn audit(&self, entry: AuditEntry, client: &ClientInfo) {
-        let entry = AuditEntry {
-            ip_address: client.ip.map(|ip| ip.to_string()),
-            user_agent: client.user_agent.clone(),
-            ..entry
-        };
-        if let Err(e) = audit::record(&self.db, entry).await {
+        if let Err(e) = audit::record(&self.db, client.stamp(entry)).await {
             tracing::error!(error = %e, "could not write the audit log");
         }
     }
@@ -221,14 +210,12 @@ impl Auth {
         };
         audit::record(
             &txn,
-            AuditEntry {
+            client.stamp(AuditEntry {
                 event: "user_registered",
                 user_id: Some(user.id),
                 actor_id: Some(user.id),
-                ip_address: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent.clone(),
                 ..Default::default()
-            },
+            }),
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -543,18 +530,16 @@ impl Auth {
         .await?;
         audit::record(
             &txn,
-            AuditEntry {
+            client.stamp(AuditEntry {
                 event: "refresh_token_reused",
                 user_id: Some(session.user_id),
-                ip_address: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent.clone(),
                 detail: serde_json::json!({
                     "session_id": session.id,
                     "presented_generation": generation,
                     "current_generation": session.refresh_generation,
                 }),
                 ..Default::default()
-            },
+            }),
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -575,14 +560,13 @@ impl Auth {
         if n > 0 {
             audit::record(
                 &txn,
-                AuditEntry {
+                client.stamp(AuditEntry {
                     event: reason,
                     user_id: Some(who.user_id),
                     actor_id: Some(who.user_id),
-                    ip_address: client.ip.map(|ip| ip.to_string()),
-                    user_agent: client.user_agent.clone(),
                     detail: serde_json::json!({"sessions": n, "session_id": only.or(Some(who.session_id))}),
-                },
+                    ..Default::default()
+                }),
             )
             .await?;
         }
@@ -628,12 +612,6 @@ impl Auth {
         id: Uuid,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let live = store::sessions::find(&self.db, id).await?.filter(|s| {
-            s.user_id == who.user_id && s.revoked_at.is_none() && s.expires_at > crate::store::now()
-        });
-        if live.is_none() {
-            return Err(ServiceError::NotFound);
-        }
         if self
             .revoke_and_audit(who, Some(id), None, "session_revoked", client)
             .await?
@@ -682,14 +660,13 @@ impl Auth {
         .await?;
         audit::record(
             &txn,
-            AuditEntry {
+            client.stamp(AuditEntry {
                 event: "password_changed",
                 user_id: Some(user.id),
                 actor_id: Some(user.id),
-                ip_address: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent.clone(),
                 detail: serde_json::json!({"sessions_revoked": revoked}),
-            },
+                ..Default::default()
+            }),
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;

@@ -52,6 +52,24 @@ impl ServiceError {
     }
 }
 
+/// The `errors` entries for every policy rule `password` breaks (empty when it is acceptable).
+pub(crate) fn password_errors(
+    policy: &crate::domain::password_policy::PasswordPolicy,
+    field: &'static str,
+    password: &str,
+    email: &str,
+) -> Vec<FieldError> {
+    policy
+        .check(password, Some(email))
+        .into_iter()
+        .map(|v| FieldError {
+            field,
+            code: v.code,
+            message: v.message,
+        })
+        .collect()
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {

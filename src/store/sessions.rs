@@ -147,7 +147,7 @@ pub async fn touch<C: ConnectionTrait>(
     Ok(())
 }
 
-/// Revoke live sessions of a user: one (`only`), all but one (`except`), or all. Returns how many.
+/// Revoke live (unrevoked, unexpired) sessions of a user: one (`only`), all but one (`except`), or all. Returns how many.
 pub async fn revoke<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
@@ -160,7 +160,8 @@ pub async fn revoke<C: ConnectionTrait>(
         .col_expr(sessions::Column::RevokedAt, Expr::value(now))
         .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
         .filter(sessions::Column::UserId.eq(user_id))
-        .filter(sessions::Column::RevokedAt.is_null());
+        .filter(sessions::Column::RevokedAt.is_null())
+        .filter(sessions::Column::ExpiresAt.gt(now));
     if let Some(id) = only {
         q = q.filter(sessions::Column::Id.eq(id));
     }
