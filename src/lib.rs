@@ -20,6 +20,10 @@ pub mod limits;
 pub mod service;
 pub mod store;
 
+pub use crate::http::extract::{CurrentUser, RequirePermission, RequireRole, perm, tier};
+pub use crate::service::auth::Principal;
+pub use crate::service::caller::{Caller, ServiceKey};
+
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -29,7 +33,9 @@ use crate::config::{Config, ConfigError, Secret};
 use crate::crypto::password::PasswordHasher;
 use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
+use crate::service::api_keys::ApiKeys;
 use crate::service::auth::{Auth, AuthSettings, seconds};
+use crate::service::users::Users;
 use crate::store::StoreError;
 
 /// Anything that can stop Gatehouse from starting or a command from finishing; one human line each.
@@ -58,6 +64,8 @@ struct Inner {
     db: DatabaseConnection,
     accounts: Accounts,
     auth: Auth,
+    users: Users,
+    api_keys: ApiKeys,
     openapi: OnceLock<String>,
 }
 
@@ -78,6 +86,8 @@ impl Gatehouse {
             .map_err(|e| ConfigError::new("PASSWORD_ARGON2_MEMORY_KIB", e.to_string()))?;
         let policy = config.password.policy();
         let accounts = Accounts::new(db.clone(), hasher.clone(), policy);
+        let users = Users::new(db.clone(), hasher.clone(), policy);
+        let api_keys = ApiKeys::new(db.clone());
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
         let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
         // Refresh tokens are keyed by the HS256 secret, or by the private key file's bytes.
@@ -113,6 +123,8 @@ impl Gatehouse {
                 db,
                 accounts,
                 auth,
+                users,
+                api_keys,
                 openapi: OnceLock::new(),
             }),
         })
@@ -132,6 +144,14 @@ impl Gatehouse {
 
     pub fn auth(&self) -> &Auth {
         &self.inner.auth
+    }
+
+    pub fn users(&self) -> &Users {
+        &self.inner.users
+    }
+
+    pub fn api_keys(&self) -> &ApiKeys {
+        &self.inner.api_keys
     }
 
     /// Apply every pending migration. Returns how many ran.

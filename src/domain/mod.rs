@@ -2,5 +2,6 @@
 
 pub mod email;
 pub mod password_policy;
+pub mod rbac;
 pub mod roles;
 pub mod sessions;

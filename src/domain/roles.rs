@@ -46,32 +46,38 @@ impl Role {
     pub fn description(self) -> &'static str {
         match self {
             Role::SuperAdmin => "Full control, including other administrators",
-            Role::Admin => "Manages users, roles below admin, keys, audit and billing",
-            Role::Moderator => "Reads users and disables accounts below moderator",
+            Role::Admin => "Manages users below admin, service API keys, the audit log and billing",
+            Role::Moderator => {
+                "Reads every user; manages users and guests (profile, active, roles, delete)"
+            }
             Role::User => "A regular account",
             Role::Guest => "A restricted account with read-only access to itself",
         }
     }
 
+    /// What holders of this role may do. `*` is everything. The same names are the scopes a
+    /// service API key can carry (see `API_KEY_SCOPES`).
     pub fn permissions(self) -> &'static [&'static str] {
         match self {
             Role::SuperAdmin => &["*"],
             Role::Admin => &[
                 "users:read",
-                "users:write",
-                "users:delete",
+                "users:create",
+                "users:manage",
                 "users:unlock",
                 "roles:assign",
                 "audit:read",
                 "sessions:cleanup",
                 "api_keys:manage",
+                "introspect",
                 "billing:manage",
                 "profile:read",
                 "profile:write",
             ],
             Role::Moderator => &[
                 "users:read",
-                "users:disable",
+                "users:manage",
+                "roles:assign",
                 "profile:read",
                 "profile:write",
             ],
@@ -80,11 +86,27 @@ impl Role {
         }
     }
 
+    /// Whether this role carries `permission`.
+    pub fn allows(self, permission: &str) -> bool {
+        self.permissions()
+            .iter()
+            .any(|p| *p == "*" || *p == permission)
+    }
+
     /// The highest role among names (unknown names ignored).
     pub fn highest<'a>(names: impl IntoIterator<Item = &'a str>) -> Option<Role> {
         names.into_iter().filter_map(Role::parse).max()
     }
 }
+
+/// The scopes a service API key may carry: what a service does without a person behind it.
+pub const API_KEY_SCOPES: [&str; 5] = [
+    "introspect",
+    "users:read",
+    "audit:read",
+    "usage:write",
+    "integrations:decrypt",
+];
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! `/auth/*` routes: register, login, refresh, logout, the caller's user and sessions, password change.
+//! `/auth/*` routes: register, login, refresh, logout, the caller's user and sessions, password change, token introspection.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -9,12 +9,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Client, CurrentUser};
-use super::json::ApiJson;
+use super::extract::{Client, CurrentUser, RequirePermission, perm};
+use super::json::{ApiJson, JsonOrForm};
 use super::problem::Problem;
 use crate::Gatehouse;
 use crate::service::ServiceError;
 use crate::service::auth::Registered;
+use crate::service::introspection::{self, Introspection};
 use crate::service::views::{SessionList, TokenPair, UserEnvelope};
 
 #[derive(Deserialize, ToSchema)]
@@ -167,6 +168,29 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+#[derive(Deserialize, ToSchema)]
+pub struct IntrospectRequest {
+    /// An access token, a refresh token or a `gh_` service API key.
+    token: String,
+    /// Accepted and ignored (RFC 7662): the token's shape says what it is.
+    #[allow(dead_code)]
+    token_type_hint: Option<String>,
+}
+
+/// Is this token live right now? (RFC 7662; JSON or form body.) For an admin or an API key with `introspect`.
+#[utoipa::path(post, path = "/auth/introspect", tag = "auth", security(("bearer" = [])), request_body = IntrospectRequest, responses(
+    (status = 200, description = "`{\"active\": false}` for anything expired, revoked, forged or unknown", body = Introspection),
+    (status = 401, body = Problem), (status = 403, description = "insufficient_permission", body = Problem)))]
+async fn introspect(
+    State(gh): State<Gatehouse>,
+    _: RequirePermission<perm::Introspect>,
+    JsonOrForm(req): JsonOrForm<IntrospectRequest>,
+) -> Result<axum::Json<Introspection>, ServiceError> {
+    Ok(axum::Json(
+        introspection::introspect(gh.auth(), gh.api_keys(), &req.token).await?,
+    ))
+}
+
 pub fn routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .routes(routes!(register))
@@ -178,4 +202,5 @@ pub fn routes() -> OpenApiRouter<Gatehouse> {
         .routes(routes!(sessions))
         .routes(routes!(revoke_session))
         .routes(routes!(change_password))
+        .routes(routes!(introspect))
 }

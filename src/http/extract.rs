@@ -1,5 +1,29 @@
-//! Extractors every route shares: `CurrentUser` (a bearer token of a live session) and `Client` (IP and user agent).
+//! Extractors every route shares, and that host apps use too: `Caller` (an access token or a service API key), `CurrentUser`, `RequireRole<R>`, `RequirePermission<P>`, and `Client` (IP and user agent).
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use gatehouse::{CurrentUser, Gatehouse, RequirePermission, RequireRole, perm, tier};
+//!
+//! async fn reports(RequireRole(who, ..): RequireRole<tier::Moderator>) -> String {
+//!     format!("reports for {}", who.user_id)
+//! }
+//! async fn profile(CurrentUser(who): CurrentUser) -> String {
+//!     who.user_id.to_string()
+//! }
+//! async fn directory(_: RequirePermission<perm::UsersRead>) -> &'static str {
+//!     "people or services with users:read"
+//! }
+//! fn app(gh: Gatehouse) -> Router {
+//!     Router::new()
+//!         .nest("/api/v1", gh.router())
+//!         .route("/reports", get(reports))
+//!         .route("/profile", get(profile))
+//!         .route("/directory", get(directory))
+//!         .with_state(gh)
+//! }
+//! ```
 
+use std::marker::PhantomData;
 use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
@@ -8,13 +32,12 @@ use axum::http::request::Parts;
 
 use super::problem::Problem;
 use crate::Gatehouse;
+use crate::domain::roles::Role;
 use crate::limits::client_ip::client_ip;
 use crate::service::ServiceError;
+use crate::service::api_keys::ApiKeys;
 use crate::service::auth::{ClientInfo, Principal};
-
-/// The authenticated caller. Rejects with 401 unless the bearer token is a valid access token of a live session.
-#[derive(Debug, Clone)]
-pub struct CurrentUser(pub Principal);
+use crate::service::caller::Caller;
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -25,6 +48,41 @@ fn bearer(parts: &Parts) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Any authenticated caller: `Authorization: Bearer <access token>` of a live session, or
+/// `Bearer gh_…` of a live service API key. Checked once per request, then remembered.
+impl<S> FromRequestParts<S> for Caller
+where
+    Gatehouse: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        let gh = Gatehouse::from_ref(state);
+        let token = bearer(parts).ok_or_else(|| {
+            Problem::from(ServiceError::Unauthorized {
+                code: "unauthorized",
+                detail: "send Authorization: Bearer <access_token or API key>".into(),
+            })
+        })?;
+        let caller = if ApiKeys::is_api_key(token) {
+            Caller::Service(gh.api_keys().authenticate(token).await?)
+        } else {
+            Caller::User(gh.auth().authenticate(token).await?)
+        };
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// The authenticated person. 401 unless the bearer token is a valid access token of a live
+/// session; 403 `user_required` for a service API key.
+#[derive(Debug, Clone)]
+pub struct CurrentUser(pub Principal);
+
 impl<S> FromRequestParts<S> for CurrentUser
 where
     Gatehouse: FromRef<S>,
@@ -33,14 +91,119 @@ where
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let gh = Gatehouse::from_ref(state);
-        let token = bearer(parts).ok_or_else(|| {
-            Problem::from(ServiceError::Unauthorized {
-                code: "unauthorized",
-                detail: "send Authorization: Bearer <access_token>".into(),
-            })
-        })?;
-        Ok(CurrentUser(gh.auth().authenticate(token).await?))
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(who) => Ok(CurrentUser(who)),
+            Caller::Service(_) => Err(ServiceError::Forbidden {
+                code: "user_required",
+                detail: "this route needs a user's access token, not an API key".into(),
+            }
+            .into()),
+        }
+    }
+}
+
+/// A role tier for [`RequireRole`].
+pub trait Tier: Send + Sync + 'static {
+    const ROLE: Role;
+}
+
+/// The role tiers, for `RequireRole<tier::Admin>` and the like.
+pub mod tier {
+    use super::{Role, Tier};
+
+    macro_rules! tiers {
+        ($($name:ident => $role:ident),* $(,)?) => {$(
+            #[doc = concat!("`", stringify!($role), "` or higher.")]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Tier for $name {
+                const ROLE: Role = Role::$role;
+            }
+        )*};
+    }
+
+    tiers!(SuperAdmin => SuperAdmin, Admin => Admin, Moderator => Moderator, User => User, Guest => Guest);
+}
+
+/// A person whose highest current role is at least `R`; 403 `insufficient_role` otherwise.
+#[derive(Debug, Clone)]
+pub struct RequireRole<R: Tier>(pub Principal, pub PhantomData<R>);
+
+impl<S, R> FromRequestParts<S> for RequireRole<R>
+where
+    Gatehouse: FromRef<S>,
+    S: Send + Sync,
+    R: Tier,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let CurrentUser(who) = CurrentUser::from_request_parts(parts, state).await?;
+        if who.highest_role() >= Some(R::ROLE) {
+            Ok(RequireRole(who, PhantomData))
+        } else {
+            Err(ServiceError::Forbidden {
+                code: "insufficient_role",
+                detail: format!("this needs the role {} or higher", R::ROLE.name()),
+            }
+            .into())
+        }
+    }
+}
+
+/// A permission for [`RequirePermission`].
+pub trait Permission: Send + Sync + 'static {
+    const NAME: &'static str;
+}
+
+/// The permissions routes check, for `RequirePermission<perm::UsersRead>` and the like.
+pub mod perm {
+    use super::Permission;
+
+    macro_rules! permissions {
+        ($($name:ident => $value:literal),* $(,)?) => {$(
+            #[doc = concat!("`", $value, "`")]
+            #[derive(Debug, Clone, Copy)]
+            pub struct $name;
+            impl Permission for $name {
+                const NAME: &'static str = $value;
+            }
+        )*};
+    }
+
+    permissions!(
+        UsersRead => "users:read",
+        AuditRead => "audit:read",
+        Introspect => "introspect",
+        UsageWrite => "usage:write",
+        IntegrationsDecrypt => "integrations:decrypt",
+    );
+}
+
+/// A caller (person or service key) holding permission `P`, through a role or as a key scope;
+/// 403 `insufficient_permission` otherwise.
+#[derive(Debug, Clone)]
+pub struct RequirePermission<P: Permission>(pub Caller, pub PhantomData<P>);
+
+impl<S, P> FromRequestParts<S> for RequirePermission<P>
+where
+    Gatehouse: FromRef<S>,
+    S: Send + Sync,
+    P: Permission,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        if caller.allows(P::NAME) {
+            Ok(RequirePermission(caller, PhantomData))
+        } else {
+            Err(ServiceError::Forbidden {
+                code: "insufficient_permission",
+                detail: format!("this needs the permission {}", P::NAME),
+            }
+            .into())
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! The HTTP layer: routers per area, the middleware stack, problem documents and the OpenAPI document generated from the routes.
 
+pub mod admin;
 pub mod auth;
 pub mod extract;
 pub mod json;
 pub mod ops;
 pub mod problem;
+pub mod users;
 
 use std::time::Duration;
 
@@ -33,14 +35,19 @@ pub const BODY_LIMIT: usize = 64 * 1024;
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Liveness, readiness, keys, documentation"),
-        (name = "auth", description = "Register, login, tokens and sessions")
+        (name = "auth", description = "Register, login, tokens and sessions"),
+        (name = "users", description = "Users and roles (RBAC)"),
+        (name = "admin", description = "Audit log, session clean-up, service API keys")
     )
 )]
 struct ApiDoc;
 
 /// Every contract route under `/api/v1`, with its OpenAPI description.
 pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new().merge(auth::routes())
+    OpenApiRouter::new()
+        .merge(auth::routes())
+        .merge(users::routes())
+        .merge(admin::routes())
 }
 
 struct BearerAuth;
@@ -54,7 +61,7 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
+                    .bearer_format("JWT access token, or a gh_ service API key")
                     .build(),
             ),
         );

@@ -1,10 +1,12 @@
-//! Operator-level account flows shared by the CLI and start-up: bootstrap a super_admin, list and unlock users, seed roles, clean up sessions.
+//! Operator-level flows shared by the CLI, start-up and the admin routes: bootstrap a super_admin, list and unlock users, seed and list roles, clean up sessions, read the audit log.
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use super::ServiceError;
+use super::auth::{ClientInfo, Principal};
+use super::views::{AuditView, Page, RoleList, RoleView};
+use super::{Paging, ServiceError};
 use crate::crypto::password::PasswordHasher;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
@@ -206,8 +208,47 @@ impl Accounts {
         Ok(store::roles::upsert(&self.db, &defs).await?)
     }
 
-    /// Delete expired and revoked sessions and spent one-time tokens.
-    pub async fn cleanup_sessions(&self) -> Result<u64, ServiceError> {
-        Ok(store::sessions::cleanup(&self.db).await?)
+    /// Delete expired and revoked sessions and spent one-time tokens, in batches; audited with
+    /// the admin who asked (none from the CLI). Returns how many rows went.
+    pub async fn cleanup_sessions(
+        &self,
+        by: Option<(&Principal, &ClientInfo)>,
+    ) -> Result<u64, ServiceError> {
+        let deleted = store::sessions::cleanup(&self.db).await?;
+        let entry = AuditEntry {
+            event: "sessions_cleaned",
+            actor_id: by.map(|(who, _)| who.user_id),
+            detail: serde_json::json!({"deleted": deleted, "via": if by.is_some() { "api" } else { "cli" }}),
+            ..Default::default()
+        };
+        let entry = match by {
+            Some((_, client)) => client.stamp(entry),
+            None => entry,
+        };
+        audit::record(&self.db, entry).await?;
+        Ok(deleted)
+    }
+
+    /// The role catalogue, highest rank first.
+    pub async fn roles(&self) -> Result<RoleList, ServiceError> {
+        let roles = store::roles::all(&self.db).await?;
+        Ok(RoleList {
+            roles: roles.into_iter().map(RoleView::new).collect(),
+        })
+    }
+
+    /// One page of the audit log, newest first.
+    pub async fn audit_log(
+        &self,
+        filter: store::audit::AuditFilter,
+        paging: Paging,
+    ) -> Result<Page<AuditView>, ServiceError> {
+        let (rows, total) =
+            store::audit::page(&self.db, &filter, paging.offset(), paging.per_page).await?;
+        Ok(Page::new(
+            rows.into_iter().map(AuditView::new).collect(),
+            paging,
+            total,
+        ))
     }
 }

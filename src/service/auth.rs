@@ -8,7 +8,7 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::views::{SessionList, SessionView, TokenPair, UserView};
-use super::{FieldError, ServiceError, password_errors};
+use super::{ServiceError, check_new_account, password_errors};
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, RefreshSecret};
@@ -152,33 +152,7 @@ impl Auth {
         name: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Registered, ServiceError> {
-        let mut errors = Vec::new();
-        let parsed = Email::parse(email);
-        if let Err(e) = &parsed {
-            errors.push(FieldError {
-                field: "email",
-                code: e.code(),
-                message: e.to_string(),
-            });
-        }
-        errors.extend(password_errors(
-            &self.policy,
-            "password",
-            password,
-            email.trim(),
-        ));
-        let name = name.map(str::trim).filter(|n| !n.is_empty());
-        if name.is_some_and(|n| n.chars().count() > 200) {
-            errors.push(FieldError {
-                field: "name",
-                code: "too_long",
-                message: "must be at most 200 characters".into(),
-            });
-        }
-        let email = match parsed {
-            Ok(e) if errors.is_empty() => e,
-            _ => return Err(ServiceError::Validation(errors)),
-        };
+        let (email, name) = check_new_account(&self.policy, email, password, name)?;
         let taken = || ServiceError::Conflict {
             code: "email_taken",
             detail: "an account with this email already exists".into(),
@@ -197,7 +171,7 @@ impl Auth {
                 email: email.as_str().to_string(),
                 email_lower: email.key().to_string(),
                 password_hash: Some(hash),
-                name: name.map(str::to_string),
+                name,
                 roles: vec![Role::User.name().to_string()],
                 email_verified: false,
             },
@@ -421,37 +395,69 @@ impl Auth {
         })
     }
 
-    /// The caller behind an access token, if its session is still live.
+    /// The caller behind an access token, if its session is still live. Roles are read now, so a
+    /// role change takes effect on the next call whatever the token's `roles` claim says.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
-        let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
+        let (claims, session, roles) = self.live_access(access_token).await?;
         let now = crate::store::now();
-        let session = store::sessions::find(&self.db, claims.sid)
-            .await?
-            .ok_or_else(invalid_token)?;
-        if session.user_id != claims.sub
-            || session.revoked_at.is_some()
-            || session.expires_at <= now
-        {
-            return Err(invalid_token());
-        }
         if now.signed_duration_since(session.last_used_at) > Duration::seconds(60) {
             store::sessions::touch(&self.db, session.id, now).await?;
         }
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
-            roles: claims.roles,
+            roles,
             aal: claims.aal,
         })
     }
 
+    /// A valid access token's claims, its live session and the user's current roles.
+    pub async fn live_access(
+        &self,
+        access_token: &str,
+    ) -> Result<(Claims, session_rows::Model, Vec<String>), ServiceError> {
+        let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
+        let ids = [claims.sub];
+        let (session, roles) = tokio::join!(
+            store::sessions::find(&self.db, claims.sid),
+            store::users::roles_of(&self.db, &ids)
+        );
+        let session = session?.ok_or_else(invalid_token)?;
+        if session.user_id != claims.sub
+            || session.revoked_at.is_some()
+            || session.expires_at <= crate::store::now()
+        {
+            return Err(invalid_token());
+        }
+        let roles = roles?.remove(&claims.sub).unwrap_or_default();
+        Ok((claims, session, roles))
+    }
+
+    /// A refresh token's live session, when the token is the session's current one.
+    pub async fn live_refresh(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Option<session_rows::Model>, ServiceError> {
+        let Some(presented) = tokens::parse_refresh(refresh_token) else {
+            return Ok(None);
+        };
+        let Some(session) = store::sessions::find(&self.db, presented.session).await? else {
+            return Ok(None);
+        };
+        let live = self.refresh.verify(&session.salt, &presented)
+            && session.revoked_at.is_none()
+            && session.expires_at > crate::store::now()
+            && u64::try_from(session.refresh_generation).ok() == Some(presented.generation);
+        Ok(live.then_some(session))
+    }
+
     /// The caller's own user.
     pub async fn me(&self, who: &Principal) -> Result<UserView, ServiceError> {
-        let (user, roles) = store::users::find_with_roles(&self.db, who.user_id)
+        let user = store::users::find(&self.db, who.user_id)
             .await?
-            .filter(|(u, _)| u.deleted_at.is_none())
+            .filter(|u| u.deleted_at.is_none())
             .ok_or_else(invalid_token)?;
-        Ok(UserView::new(user, roles))
+        Ok(UserView::new(user, who.roles.clone()))
     }
 
     /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation).

@@ -1,7 +1,11 @@
 //! Use cases: one type per area that runs a flow (check the rules, call the store, hash, audit) and speaks in `ServiceError`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod auth;
+pub mod caller;
+pub mod introspection;
+pub mod users;
 pub mod views;
 
 use crate::crypto::password::HashError;
@@ -68,6 +72,89 @@ pub(crate) fn password_errors(
             message: v.message,
         })
         .collect()
+}
+
+/// A page request: `page` from 1, `per_page` from 1 (default 50), capped at `MAX_PER_PAGE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Paging {
+    pub page: u64,
+    pub per_page: u64,
+}
+
+impl Paging {
+    pub const DEFAULT_PER_PAGE: u64 = 50;
+    pub const MAX_PER_PAGE: u64 = 200;
+
+    /// Validate a request's `page` and `per_page`; a `per_page` above the cap is lowered to it.
+    pub fn new(page: Option<u64>, per_page: Option<u64>) -> Result<Self, ServiceError> {
+        let page = page.unwrap_or(1);
+        let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
+        let mut errors = Vec::new();
+        if page == 0 {
+            errors.push(FieldError {
+                field: "page",
+                code: "out_of_range",
+                message: "must be 1 or more".into(),
+            });
+        }
+        if per_page == 0 {
+            errors.push(FieldError {
+                field: "per_page",
+                code: "out_of_range",
+                message: format!("must be between 1 and {}", Self::MAX_PER_PAGE),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ServiceError::Validation(errors));
+        }
+        Ok(Self {
+            page,
+            per_page: per_page.min(Self::MAX_PER_PAGE),
+        })
+    }
+
+    pub fn offset(self) -> u64 {
+        (self.page - 1).saturating_mul(self.per_page)
+    }
+}
+
+/// Checks shared by every way an account is made (register, `POST /users`): a valid email, a
+/// password the policy accepts, a name of at most 200 characters. Returns the parsed email and
+/// the trimmed name, or every broken rule at once.
+pub(crate) fn check_new_account(
+    policy: &crate::domain::password_policy::PasswordPolicy,
+    email: &str,
+    password: &str,
+    name: Option<&str>,
+) -> Result<(crate::domain::email::Email, Option<String>), ServiceError> {
+    let mut errors = Vec::new();
+    let parsed = crate::domain::email::Email::parse(email);
+    if let Err(e) = &parsed {
+        errors.push(FieldError {
+            field: "email",
+            code: e.code(),
+            message: e.to_string(),
+        });
+    }
+    errors.extend(password_errors(policy, "password", password, email.trim()));
+    let name = check_name(name, &mut errors);
+    match parsed {
+        Ok(e) if errors.is_empty() => Ok((e, name)),
+        _ => Err(ServiceError::Validation(errors)),
+    }
+}
+
+/// A display name: trimmed, empty meaning none, at most 200 characters.
+pub(crate) fn check_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
+    let name = name.map(str::trim).filter(|n| !n.is_empty());
+    if name.is_some_and(|n| n.chars().count() > 200) {
+        errors.push(FieldError {
+            field: "name",
+            code: "too_long",
+            message: "must be at most 200 characters".into(),
+        });
+    }
+    name.map(str::to_string)
 }
 
 impl From<StoreError> for ServiceError {

@@ -1,12 +1,13 @@
-//! The shapes the API returns (User, Session, token pair), built from stored rows; never a hash, secret or token of storage.
+//! The shapes the API returns (User, Session, token pair, pages, roles, API keys, audit rows), built from stored rows; never a hash, secret or token of storage.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::Paging;
 use crate::domain::roles::Role;
-use crate::store::entities::{sessions, users};
+use crate::store::entities::{api_keys, audit_log, roles, sessions, users};
 
 /// A user as every route shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -105,4 +106,123 @@ impl SessionView {
 pub struct SessionList {
     pub sessions: Vec<SessionView>,
     pub total: usize,
+}
+
+/// One page of a listing: `{"items": [...], "page": 1, "per_page": 50, "total": 123}`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    pub page: u64,
+    pub per_page: u64,
+    pub total: u64,
+}
+
+impl<T: ToSchema> Page<T> {
+    pub fn new(items: Vec<T>, paging: Paging, total: u64) -> Self {
+        Self {
+            items,
+            page: paging.page,
+            per_page: paging.per_page,
+            total,
+        }
+    }
+}
+
+/// A role of the catalogue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleView {
+    pub name: String,
+    pub description: String,
+    pub rank: i32,
+    pub permissions: Vec<String>,
+}
+
+impl RoleView {
+    pub fn new(r: roles::Model) -> Self {
+        Self {
+            permissions: serde_json::from_value(r.permissions).unwrap_or_default(),
+            name: r.name,
+            description: r.description,
+            rank: r.rank,
+        }
+    }
+}
+
+/// `{"roles": [...]}`, highest rank first.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RoleList {
+    pub roles: Vec<RoleView>,
+}
+
+/// A service API key as listings show it: never the key, only its first characters.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    /// The key's first characters, to recognise it.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiKeyView {
+    pub fn new(k: api_keys::Model) -> Self {
+        Self {
+            id: k.id,
+            name: k.name,
+            prefix: k.key_prefix,
+            scopes: serde_json::from_value(k.scopes).unwrap_or_default(),
+            created_by: k.created_by,
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            expires_at: k.expires_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}
+
+/// A new service API key: the only answer that ever contains `key`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CreatedApiKey {
+    pub id: Uuid,
+    pub name: String,
+    pub scopes: Vec<String>,
+    /// `gh_…`; shown once, stored only as a hash.
+    pub key: String,
+    pub prefix: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// One audit log row.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: Uuid,
+    pub at: DateTime<Utc>,
+    pub event: String,
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub ip_address: Option<String>,
+    pub user_agent: Option<String>,
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+impl AuditView {
+    pub fn new(a: audit_log::Model) -> Self {
+        Self {
+            id: a.id,
+            at: a.at,
+            event: a.event,
+            user_id: a.user_id,
+            actor_id: a.actor_id,
+            ip_address: a.ip_address,
+            user_agent: a.user_agent,
+            detail: a.detail,
+        }
+    }
 }

@@ -1,6 +1,10 @@
-//! Appending to the audit log.
+//! Appending to the audit log and reading it back, filtered and paged.
 
-use sea_orm::{ActiveModelTrait, ConnectionTrait, Set};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -35,4 +39,50 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(),
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// Which audit rows a query returns.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub user_id: Option<Uuid>,
+    pub actor_id: Option<Uuid>,
+    pub event: Option<String>,
+    /// Inclusive.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// One page of audit rows, newest first, and how many match in all.
+pub async fn page(
+    db: &DatabaseConnection,
+    filter: &AuditFilter,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<audit_log::Model>, u64), StoreError> {
+    let mut query = audit_log::Entity::find();
+    if let Some(id) = filter.user_id {
+        query = query.filter(audit_log::Column::UserId.eq(id));
+    }
+    if let Some(id) = filter.actor_id {
+        query = query.filter(audit_log::Column::ActorId.eq(id));
+    }
+    if let Some(event) = &filter.event {
+        query = query.filter(audit_log::Column::Event.eq(event.as_str()));
+    }
+    if let Some(since) = filter.since {
+        query = query.filter(audit_log::Column::At.gte(since));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_log::Column::At.lt(until));
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_desc(audit_log::Column::At)
+        .order_by_desc(audit_log::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
 }

@@ -1,5 +1,6 @@
 //! Storage: sea-orm entities, migrations and every query — the only place SQL lives.
 
+pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod db;
@@ -18,4 +19,14 @@ pub use error::StoreError;
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     use chrono::SubsecRound;
     chrono::Utc::now().trunc_subsecs(6)
+}
+
+/// A UTC instant as a query value for `backend`. MariaDB silently stores a `TIMESTAMP`-typed
+/// parameter after 2038-01-19 as NULL, even in a `DATETIME(6)` column; the same instant sent as
+/// a plain date-time is kept. Use this for any instant that may lie that far ahead.
+pub fn instant(backend: sea_orm::DbBackend, at: chrono::DateTime<chrono::Utc>) -> sea_orm::Value {
+    match backend {
+        sea_orm::DbBackend::MySql => at.naive_utc().into(),
+        _ => at.into(),
+    }
 }

@@ -132,7 +132,7 @@ pub async fn list(db: &DatabaseConnection, limit: u64) -> Result<Vec<users::Mode
 }
 
 /// Clear the failed-login counter and any lock. `false` when no such account.
-pub async fn unlock(db: &DatabaseConnection, user_id: Uuid) -> Result<bool, StoreError> {
+pub async fn unlock<C: ConnectionTrait>(db: &C, user_id: Uuid) -> Result<bool, StoreError> {
     let res = users::Entity::update_many()
         .col_expr(users::Column::FailedLogins, Expr::value(0))
         .col_expr(
@@ -276,4 +276,191 @@ pub async fn find_with_roles<C: ConnectionTrait>(
     Ok(rows
         .pop()
         .map(|(user, grants)| (user, grants.into_iter().map(|g| g.role).collect())))
+}
+
+/// Which accounts a listing shows (deleted ones never).
+#[derive(Debug, Clone, Default)]
+pub struct ListFilter {
+    pub role: Option<String>,
+    /// Matched case-insensitively anywhere in the email or the name.
+    pub q: Option<String>,
+    pub active: Option<bool>,
+}
+
+/// `%`, `_` and `\` taken literally in a LIKE pattern.
+fn like_literal(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// One page of accounts in creation order (oldest first, then id), and how many match in all.
+pub async fn page(
+    db: &DatabaseConnection,
+    filter: &ListFilter,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<users::Model>, u64), StoreError> {
+    use sea_orm::PaginatorTrait;
+    use sea_orm::sea_query::{Func, LikeExpr, Query};
+    let mut query = users::Entity::find().filter(users::Column::DeletedAt.is_null());
+    if let Some(active) = filter.active {
+        query = query.filter(users::Column::Active.eq(active));
+    }
+    if let Some(role) = &filter.role {
+        query = query.filter(
+            users::Column::Id.in_subquery(
+                Query::select()
+                    .column(user_roles::Column::UserId)
+                    .from(user_roles::Entity)
+                    .and_where(user_roles::Column::Role.eq(role.as_str()))
+                    .to_owned(),
+            ),
+        );
+    }
+    if let Some(q) = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
+        let pattern = like_literal(&q.to_lowercase());
+        query = query.filter(
+            Condition::any()
+                .add(
+                    Expr::col((users::Entity, users::Column::EmailLower))
+                        .like(LikeExpr::new(pattern.clone()).escape('\\')),
+                )
+                .add(
+                    Expr::expr(Func::lower(Expr::col((users::Entity, users::Column::Name))))
+                        .like(LikeExpr::new(pattern).escape('\\')),
+                ),
+        );
+    }
+    let total = query.clone().count(db).await?;
+    let rows = query
+        .order_by_asc(users::Column::CreatedAt)
+        .order_by_asc(users::Column::Id)
+        .offset(offset)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok((rows, total))
+}
+
+/// The changes a profile update may carry; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub name: Option<Option<String>>,
+    pub metadata: Option<serde_json::Value>,
+    pub active: Option<bool>,
+}
+
+/// Apply a profile change to a live (not deleted) account. `false` when there is none.
+pub async fn update_profile<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    change: ProfileChange,
+) -> Result<bool, StoreError> {
+    let mut update = users::Entity::update_many()
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::store::now()));
+    if let Some(name) = change.name {
+        update = update.col_expr(users::Column::Name, Expr::value(name));
+    }
+    if let Some(metadata) = change.metadata {
+        update = update.col_expr(users::Column::Metadata, Expr::value(metadata));
+    }
+    if let Some(active) = change.active {
+        update = update.col_expr(users::Column::Active, Expr::value(active));
+    }
+    let res = update
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Mark a live account deleted and disabled (its email stays taken). `false` when already gone.
+pub async fn soft_delete<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::DeletedAt, Expr::value(now))
+        .col_expr(users::Column::Active, Expr::value(false))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Remove an account row for good (its sessions, grants and tokens cascade; the audit log stays).
+pub async fn purge<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<bool, StoreError> {
+    Ok(users::Entity::delete_by_id(id)
+        .exec(db)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Make `roles` exactly the account's grants: drop the others, add the missing ones.
+pub async fn replace_roles<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    roles: &[String],
+    granted_by: Option<Uuid>,
+) -> Result<(), StoreError> {
+    user_roles::Entity::delete_many()
+        .filter(user_roles::Column::UserId.eq(id))
+        .filter(user_roles::Column::Role.is_not_in(roles.iter().cloned()))
+        .exec(db)
+        .await?;
+    for role in roles {
+        grant_in(db, id, role, granted_by).await?;
+    }
+    Ok(())
+}
+
+/// Inside a transaction, before any other statement: lock the `super_admin` grants so two
+/// concurrent changes cannot both remove "the other" one, and return the live accounts holding
+/// it. PostgreSQL and MySQL lock the grant rows; SQLite takes its single write lock.
+pub async fn lock_super_admins<C: ConnectionTrait>(db: &C) -> Result<Vec<Uuid>, StoreError> {
+    const SUPER_ADMIN: &str = "super_admin";
+    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        // A write that changes nothing, so this transaction holds the write lock from here on.
+        user_roles::Entity::update_many()
+            .col_expr(
+                user_roles::Column::Role,
+                Expr::col(user_roles::Column::Role),
+            )
+            .filter(user_roles::Column::UserId.eq(Uuid::nil()))
+            .exec(db)
+            .await?;
+    }
+    let holders: Vec<Uuid> = user_roles::Entity::find()
+        .select_only()
+        .column(user_roles::Column::UserId)
+        .filter(user_roles::Column::Role.eq(SUPER_ADMIN))
+        .lock_exclusive()
+        .into_tuple()
+        .all(db)
+        .await?;
+    if holders.is_empty() {
+        return Ok(holders);
+    }
+    Ok(users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .filter(users::Column::Id.is_in(holders))
+        .filter(users::Column::DeletedAt.is_null())
+        .filter(users::Column::Active.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?)
 }

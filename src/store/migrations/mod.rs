@@ -7,6 +7,7 @@ mod m0003_keys_integrations;
 mod m0004_usage_billing;
 mod m0005_audit_log;
 pub mod m0006_seed_roles;
+mod m0007_role_permissions;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_usage_billing::Migration),
             Box::new(m0005_audit_log::Migration),
             Box::new(m0006_seed_roles::Migration),
+            Box::new(m0007_role_permissions::Migration),
         ]
     }
 }
@@ -50,6 +52,7 @@ mod tests {
                 "m0004_usage_billing",
                 "m0005_audit_log",
                 "m0006_seed_roles",
+                "m0007_role_permissions",
             ]
         );
     }
