@@ -409,7 +409,8 @@ pub async fn purge<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<bool, StoreEr
         == 1)
 }
 
-/// Make `roles` exactly the account's grants: drop the others, add the missing ones.
+/// Make `roles` exactly the account's grants: drop the others, add the missing ones (only
+/// those: a refused duplicate would abort a PostgreSQL transaction).
 pub async fn replace_roles<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
@@ -421,33 +422,32 @@ pub async fn replace_roles<C: ConnectionTrait>(
         .filter(user_roles::Column::Role.is_not_in(roles.iter().cloned()))
         .exec(db)
         .await?;
-    for role in roles {
+    let held = roles_of(db, &[id]).await?.remove(&id).unwrap_or_default();
+    for role in roles.iter().filter(|r| !held.contains(r)) {
         grant_in(db, id, role, granted_by).await?;
     }
     Ok(())
 }
 
-/// Inside a transaction, before any other statement: lock the `super_admin` grants so two
-/// concurrent changes cannot both remove "the other" one, and return the live accounts holding
-/// it. PostgreSQL and MySQL lock the grant rows; SQLite takes its single write lock.
+/// Inside a transaction, before any other statement: serialise every change that could remove
+/// a `super_admin`, and return the live accounts holding the role. The lock is a write to the
+/// `super_admin` row of the role catalogue that changes nothing: a row lock on PostgreSQL and
+/// MySQL (a primary-key match, so no gap locks and no deadlocks), the write lock on SQLite.
+/// Whoever comes second waits, then sees the first one's outcome.
 pub async fn lock_super_admins<C: ConnectionTrait>(db: &C) -> Result<Vec<Uuid>, StoreError> {
     const SUPER_ADMIN: &str = "super_admin";
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // A write that changes nothing, so this transaction holds the write lock from here on.
-        user_roles::Entity::update_many()
-            .col_expr(
-                user_roles::Column::Role,
-                Expr::col(user_roles::Column::Role),
-            )
-            .filter(user_roles::Column::UserId.eq(Uuid::nil()))
-            .exec(db)
-            .await?;
-    }
+    super::entities::roles::Entity::update_many()
+        .col_expr(
+            super::entities::roles::Column::Rank,
+            Expr::col(super::entities::roles::Column::Rank),
+        )
+        .filter(super::entities::roles::Column::Name.eq(SUPER_ADMIN))
+        .exec(db)
+        .await?;
     let holders: Vec<Uuid> = user_roles::Entity::find()
         .select_only()
         .column(user_roles::Column::UserId)
         .filter(user_roles::Column::Role.eq(SUPER_ADMIN))
-        .lock_exclusive()
         .into_tuple()
         .all(db)
         .await?;
