@@ -217,3 +217,8 @@ impl Gatehouse {
         Ok(())
     }
 }
+
+/// `docs/embedding.md`, compiled as a doctest so the example there stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/embedding.md")]
+pub struct EmbeddingGuide;

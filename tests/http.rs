@@ -93,6 +93,25 @@ async fn openapi_describes_the_routes(db: TestDb) {
     for path in ["/health", "/ready", "/openapi.json"] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} missing");
     }
+    for (path, method) in [
+        ("/api/v1/users", "get"),
+        ("/api/v1/users", "post"),
+        ("/api/v1/users/{id}", "patch"),
+        ("/api/v1/users/{id}", "delete"),
+        ("/api/v1/users/{id}/roles", "put"),
+        ("/api/v1/users/{id}/unlock", "post"),
+        ("/api/v1/roles", "get"),
+        ("/api/v1/audit", "get"),
+        ("/api/v1/admin/sessions/cleanup", "post"),
+        ("/api/v1/api-keys", "post"),
+        ("/api/v1/api-keys/{id}", "delete"),
+        ("/api/v1/auth/introspect", "post"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} missing"
+        );
+    }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
     s.stop().await;
 }
