@@ -1123,6 +1123,61 @@ async fn session_cleanup(db: TestDb) {
     s.stop().await;
 }
 
+async fn admins_unlock_accounts(db: TestDb) {
+    let (s, root) = setup(&db).await;
+    create(&s, &root, "mod@example.com", &["moderator"]).await;
+    let moderator = access(&login(&s, "mod@example.com").await);
+    let id = create(&s, &root, "dora@example.com", &["user"]).await;
+    let wrong = json!({"email": "dora@example.com", "password": "Wrong-Horse9"});
+    for _ in 0..5 {
+        call(
+            &s,
+            Method::POST,
+            "/api/v1/auth/login",
+            None,
+            Some(wrong.clone()),
+        )
+        .await;
+    }
+    let right = json!({"email": "dora@example.com", "password": PASSWORD});
+    let (status, _) = call(
+        &s,
+        Method::POST,
+        "/api/v1/auth/login",
+        None,
+        Some(right.clone()),
+    )
+    .await;
+    assert_eq!(status, 423);
+    let unlock = format!("/api/v1/users/{id}/unlock");
+    let (status, body) = call(&s, Method::POST, &unlock, Some(&moderator), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("insufficient_role"))
+    );
+    assert_eq!(
+        call(&s, Method::POST, &unlock, Some(&root), None).await.0,
+        204
+    );
+    let (status, _) = call(&s, Method::POST, "/api/v1/auth/login", None, Some(right)).await;
+    assert_eq!(status, 200);
+    let unknown = format!("/api/v1/users/{}/unlock", uuid::Uuid::now_v7());
+    assert_eq!(
+        call(&s, Method::POST, &unknown, Some(&root), None).await.0,
+        404
+    );
+    let (_, audit) = call(
+        &s,
+        Method::GET,
+        &format!("/api/v1/audit?event=user_unlocked&user_id={id}"),
+        Some(&root),
+        None,
+    )
+    .await;
+    assert_eq!(audit["total"], 1);
+    s.stop().await;
+}
+
 async fn reports(
     gatehouse::RequireRole(who, ..): gatehouse::RequireRole<gatehouse::tier::Moderator>,
 ) -> String {
@@ -1187,5 +1242,6 @@ per_backend!(
     service_api_keys,
     token_introspection,
     session_cleanup,
+    admins_unlock_accounts,
     extractors_in_a_host_app,
 );
