@@ -1050,6 +1050,21 @@ async fn token_introspection(db: TestDb) {
         introspect(reader, fresh["access_token"].clone()).await.0,
         403
     );
+    // A key reads users only with `users:read`.
+    let (_, me) = call(
+        &s,
+        Method::GET,
+        "/api/v1/auth/me",
+        Some(&access(&fresh)),
+        None,
+    )
+    .await;
+    let user = format!("/api/v1/users/{}", me["user"]["id"].as_str().unwrap());
+    let (status, body) = call(&s, Method::GET, &user, Some(&key), None).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::FORBIDDEN, Some("insufficient_permission"))
+    );
     let res = s
         .client
         .post(s.url("/api/v1/auth/introspect"))

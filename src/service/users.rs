@@ -246,8 +246,15 @@ impl Users {
 
     /// One account: oneself, anyone for moderator and up, anyone for a key with `users:read`.
     pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<UserView, ServiceError> {
-        if let Caller::User(who) = caller {
-            enforce(rbac::read(who.highest_role(), who.user_id == id))?;
+        match caller {
+            Caller::User(who) => enforce(rbac::read(who.highest_role(), who.user_id == id))?,
+            Caller::Service(_) if !caller.allows("users:read") => {
+                return Err(ServiceError::Forbidden {
+                    code: "insufficient_permission",
+                    detail: "this needs the permission users:read".into(),
+                });
+            }
+            Caller::Service(_) => {}
         }
         let (user, roles) = self.target(id).await?;
         Ok(UserView::new(user, names(&roles)))
