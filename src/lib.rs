@@ -66,6 +66,7 @@ struct Inner {
     auth: Auth,
     users: Users,
     api_keys: ApiKeys,
+    limiter: limits::rate::RateLimiter,
     openapi: OnceLock<String>,
 }
 
@@ -88,6 +89,7 @@ impl Gatehouse {
         let accounts = Accounts::new(db.clone(), hasher.clone(), policy);
         let users = Users::new(db.clone(), hasher.clone(), policy);
         let api_keys = ApiKeys::new(db.clone());
+        let limiter = limits::rate::RateLimiter::new(&config.rate_limit)?;
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
         let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
         // Refresh tokens are keyed by the HS256 secret, or by the private key file's bytes.
@@ -125,6 +127,7 @@ impl Gatehouse {
                 auth,
                 users,
                 api_keys,
+                limiter,
                 openapi: OnceLock::new(),
             }),
         })
@@ -152,6 +155,11 @@ impl Gatehouse {
 
     pub fn api_keys(&self) -> &ApiKeys {
         &self.inner.api_keys
+    }
+
+    /// The rate limiter (memory or Redis, per `RATE_LIMIT_BACKEND`).
+    pub fn limiter(&self) -> &limits::rate::RateLimiter {
+        &self.inner.limiter
     }
 
     /// Apply every pending migration. Returns how many ran.

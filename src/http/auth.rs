@@ -72,12 +72,17 @@ async fn register(
     (status = 401, description = "invalid_credentials", body = Problem),
     (status = 403, description = "account_disabled, email_not_verified", body = Problem),
     (status = 423, description = "account_locked, with Retry-After", body = Problem),
+    (status = 429, description = "rate_limited, with Retry-After", body = Problem),
     (status = 503, description = "server_busy, with Retry-After", body = Problem)))]
 async fn login(
     State(gh): State<Gatehouse>,
     Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<axum::Json<TokenPair>, ServiceError> {
+    gh.limiter()
+        .login(client.ip, &req.email)
+        .await
+        .into_result()?;
     Ok(axum::Json(
         gh.auth().login(&req.email, &req.password, &client).await?,
     ))
@@ -86,12 +91,17 @@ async fn login(
 /// Spend a refresh token for a new pair.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
-    (status = 401, description = "invalid_refresh_token, refresh_token_reused (the session is revoked)", body = Problem)))]
+    (status = 401, description = "invalid_refresh_token, refresh_token_reused (the session is revoked)", body = Problem),
+    (status = 429, description = "rate_limited, with Retry-After", body = Problem)))]
 async fn refresh(
     State(gh): State<Gatehouse>,
     Client(client): Client,
     ApiJson(req): ApiJson<RefreshRequest>,
 ) -> Result<axum::Json<TokenPair>, ServiceError> {
+    gh.limiter()
+        .per_ip("refresh", client.ip)
+        .await
+        .into_result()?;
     Ok(axum::Json(
         gh.auth().refresh(&req.refresh_token, &client).await?,
     ))

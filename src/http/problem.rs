@@ -120,6 +120,12 @@ impl From<ServiceError> for Problem {
                 "too many failed logins; the account is locked for a while",
             )
             .retry_after(retry_after),
+            ServiceError::RateLimited { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "too many requests; slow down",
+            )
+            .retry_after(retry_after),
             ServiceError::Busy => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "server_busy",

@@ -1,3 +1,4 @@
-//! Request-origin infrastructure: who the client is (behind trusted proxies only); later the rate limiters keyed on it.
+//! Request-origin infrastructure: who the client is (behind trusted proxies only) and the rate limiters keyed on it.
 
 pub mod client_ip;
+pub mod rate;

@@ -37,6 +37,9 @@ pub enum ServiceError {
     /// Too many failed logins: locked for `retry_after` more seconds.
     #[error("the account is locked; retry in {retry_after} s")]
     Locked { retry_after: u64 },
+    /// Too many requests for this client: retry after `retry_after` seconds.
+    #[error("too many requests; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     /// Password hashing is saturated: retry shortly.
     #[error("the server is busy; retry shortly")]
     Busy,

@@ -279,6 +279,8 @@ impl TestServer {
             ),
             ("PASSWORD_ARGON2_MEMORY_KIB".into(), "64".into()),
             ("PASSWORD_ARGON2_ITERATIONS".into(), "1".into()),
+            // Tests log in far more often than people do; tests/limits.rs sets real limits.
+            ("RATE_LIMIT_LOGIN_PER_MINUTE".into(), "100000,100000".into()),
             (
                 "MAIL_OUTBOX_DIR".into(),
                 dir.join("outbox").display().to_string(),
