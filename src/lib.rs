@@ -17,6 +17,7 @@ pub mod crypto;
 pub mod domain;
 pub mod http;
 pub mod limits;
+pub mod mail;
 pub mod service;
 pub mod store;
 
@@ -35,7 +36,9 @@ use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
 use crate::service::api_keys::ApiKeys;
 use crate::service::auth::{Auth, AuthSettings, seconds};
+use crate::service::mfa::Mfa;
 use crate::service::users::Users;
+use crate::service::verification::Verification;
 use crate::store::StoreError;
 
 /// Anything that can stop Gatehouse from starting or a command from finishing; one human line each.
@@ -67,6 +70,8 @@ struct Inner {
     users: Users,
     api_keys: ApiKeys,
     limiter: limits::rate::RateLimiter,
+    verification: Verification,
+    mfa: Mfa,
     openapi: OnceLock<String>,
 }
 
@@ -102,7 +107,7 @@ impl Gatehouse {
             }
         };
         let settings = AuthSettings {
-            issuer,
+            issuer: issuer.clone(),
             access_ttl: seconds(config.jwt.access_token_ttl),
             refresh_ttl: seconds(config.jwt.refresh_token_ttl),
             reuse_grace: seconds(config.auth.refresh_reuse_grace),
@@ -111,13 +116,32 @@ impl Gatehouse {
             auto_login_on_register: config.auth.auto_login_on_register,
             require_email_verification: config.auth.require_email_verification,
         };
+        let mailer = mail::Mailer::start(&config.mail)?;
+        let verification =
+            Verification::new(db.clone(), mailer, hasher.clone(), policy, issuer.clone());
+        let envelope = match &config.encryption_master_key {
+            Some(key) => Some(
+                crypto::envelope::Envelope::from_base64(key.expose()).ok_or_else(|| {
+                    ConfigError::new("ENCRYPTION_MASTER_KEY", "must be 32 bytes, base64")
+                })?,
+            ),
+            None => None,
+        };
         let auth = Auth::new(
             db.clone(),
-            hasher,
+            hasher.clone(),
             policy,
             Arc::new(jwt),
             crypto::tokens::RefreshSecret::new(&material),
             settings,
+            verification.clone(),
+        );
+        let mfa = Mfa::new(
+            db.clone(),
+            auth.clone(),
+            hasher,
+            envelope,
+            "Gatehouse".into(),
         );
         Ok(Self {
             inner: Arc::new(Inner {
@@ -128,6 +152,8 @@ impl Gatehouse {
                 users,
                 api_keys,
                 limiter,
+                verification,
+                mfa,
                 openapi: OnceLock::new(),
             }),
         })
@@ -155,6 +181,14 @@ impl Gatehouse {
 
     pub fn api_keys(&self) -> &ApiKeys {
         &self.inner.api_keys
+    }
+
+    pub fn verification(&self) -> &Verification {
+        &self.inner.verification
+    }
+
+    pub fn mfa(&self) -> &Mfa {
+        &self.inner.mfa
     }
 
     /// The rate limiter (memory or Redis, per `RATE_LIMIT_BACKEND`).

@@ -1,6 +1,8 @@
-//! Cryptographic infrastructure (password hashing pool, JWT keys, refresh-token MACs), kept apart from the rules that use it.
+//! Cryptographic infrastructure (password hashing pool, JWT keys, refresh-token MACs, envelopes at rest, TOTP), kept apart from the rules that use it.
 
+pub mod envelope;
 pub mod jwt;
 pub mod keys;
 pub mod password;
 pub mod tokens;
+pub mod totp;

@@ -14,7 +14,7 @@ use super::json::{ApiJson, JsonOrForm};
 use super::problem::Problem;
 use crate::Gatehouse;
 use crate::service::ServiceError;
-use crate::service::auth::Registered;
+use crate::service::auth::{LoginOutcome, Registered};
 use crate::service::introspection::{self, Introspection};
 use crate::service::views::{SessionList, TokenPair, UserEnvelope};
 
@@ -68,7 +68,7 @@ async fn register(
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, body = TokenPair),
+    (status = 200, description = "a token pair, or `{mfa_required, mfa_token, methods}` when TOTP is on", body = TokenPair),
     (status = 401, description = "invalid_credentials", body = Problem),
     (status = 403, description = "account_disabled, email_not_verified", body = Problem),
     (status = 423, description = "account_locked, with Retry-After", body = Problem),
@@ -78,7 +78,7 @@ async fn login(
     State(gh): State<Gatehouse>,
     Client(client): Client,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<axum::Json<TokenPair>, ServiceError> {
+) -> Result<axum::Json<LoginOutcome>, ServiceError> {
     gh.limiter()
         .login(client.ip, &req.email)
         .await
@@ -179,6 +179,75 @@ async fn change_password(
 }
 
 #[derive(Deserialize, ToSchema)]
+pub struct TokenRequest {
+    token: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct EmailRequest {
+    email: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct ResetConfirmRequest {
+    token: String,
+    new_password: String,
+}
+
+/// Confirm an email address with the token from the verification mail.
+#[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenRequest, responses(
+    (status = 204), (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem)))]
+async fn verify_email(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<StatusCode, ServiceError> {
+    gh.verification().verify_email(&req.token, &client).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Send the verification mail again (202 whether or not the account exists).
+#[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", request_body = EmailRequest, responses(
+    (status = 202), (status = 429, description = "rate_limited", body = Problem)))]
+async fn resend_verification(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> Result<StatusCode, ServiceError> {
+    gh.limiter().per_ip("mail", client.ip).await.into_result()?;
+    gh.verification().resend(req.email, client);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Mail a password reset link (202 whether or not the account exists).
+#[utoipa::path(post, path = "/auth/password-reset/request", tag = "auth", request_body = EmailRequest, responses(
+    (status = 202), (status = 429, description = "rate_limited", body = Problem)))]
+async fn request_reset(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<EmailRequest>,
+) -> Result<StatusCode, ServiceError> {
+    gh.limiter().per_ip("mail", client.ip).await.into_result()?;
+    gh.verification().request_reset(req.email, client);
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Set a new password with the token from the reset mail; every session is revoked.
+#[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest, responses(
+    (status = 204), (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem),
+    (status = 422, description = "the new password breaks the policy", body = Problem)))]
+async fn confirm_reset(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<ResetConfirmRequest>,
+) -> Result<StatusCode, ServiceError> {
+    gh.verification()
+        .confirm_reset(&req.token, &req.new_password, &client)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct IntrospectRequest {
     /// An access token, a refresh token or a `gh_` service API key.
     token: String,
@@ -213,4 +282,8 @@ pub fn routes() -> OpenApiRouter<Gatehouse> {
         .routes(routes!(revoke_session))
         .routes(routes!(change_password))
         .routes(routes!(introspect))
+        .routes(routes!(verify_email))
+        .routes(routes!(resend_verification))
+        .routes(routes!(request_reset))
+        .routes(routes!(confirm_reset))
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod extract;
 pub mod json;
+pub mod mfa;
 pub mod ops;
 pub mod problem;
 pub mod users;
@@ -36,6 +37,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
     tags(
         (name = "operations", description = "Liveness, readiness, keys, documentation"),
         (name = "auth", description = "Register, login, tokens and sessions"),
+        (name = "mfa", description = "TOTP multi-factor authentication"),
         (name = "users", description = "Users and roles (RBAC)"),
         (name = "admin", description = "Audit log, session clean-up, service API keys")
     )
@@ -46,6 +48,7 @@ struct ApiDoc;
 pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .merge(auth::routes())
+        .merge(mfa::routes())
         .merge(users::routes())
         .merge(admin::routes())
 }

@@ -141,6 +141,9 @@ impl From<ServiceError> for Problem {
                 )
                 .retry_after(5)
             }
+            ServiceError::NotConfigured { code, detail } => {
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
+            }
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::for_status(StatusCode::INTERNAL_SERVER_ERROR)

@@ -7,6 +7,8 @@ use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
+use super::mfa::MFA_LOGIN;
+use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
 use super::{ServiceError, check_new_account, password_errors};
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
@@ -84,6 +86,27 @@ pub struct Auth {
     jwt: Arc<JwtKeys>,
     refresh: RefreshSecret,
     settings: AuthSettings,
+    verification: Verification,
+}
+
+/// How long the `mfa_token` between password and code lives.
+const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
+
+/// `{"mfa_required": true, "mfa_token": "...", "methods": [...]}`: the password was right, now a second factor.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MfaChallenge {
+    pub mfa_required: bool,
+    /// Single-use, valid 5 minutes; send it to `POST /auth/mfa/verify`.
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+}
+
+/// What a password login answers.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Tokens(TokenPair),
+    MfaRequired(MfaChallenge),
 }
 
 fn invalid_credentials() -> ServiceError {
@@ -115,6 +138,7 @@ impl Auth {
         jwt: Arc<JwtKeys>,
         refresh: RefreshSecret,
         settings: AuthSettings,
+        verification: Verification,
     ) -> Self {
         Self {
             db,
@@ -123,6 +147,7 @@ impl Auth {
             jwt,
             refresh,
             settings,
+            verification,
         }
     }
 
@@ -193,6 +218,7 @@ impl Auth {
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.verification.send_verification(&user, client).await;
         if self.settings.auto_login_on_register && !self.settings.require_email_verification {
             return Ok(Registered::LoggedIn(
                 self.start_session(user, "aal1", client).await?,
@@ -210,7 +236,7 @@ impl Auth {
         email: &str,
         password: &str,
         client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
+    ) -> Result<LoginOutcome, ServiceError> {
         let user = match Email::parse(email) {
             Ok(e) => store::users::find_by_email(&self.db, e.key())
                 .await?
@@ -231,8 +257,7 @@ impl Auth {
             .await;
             return Err(invalid_credentials());
         };
-        let max = self.settings.max_attempts;
-        self.reserve_attempt(user.id, max).await?;
+        self.reserve_attempt(user.id).await?;
         let verified = match self
             .hasher
             .verify(password.to_string(), user.password_hash.clone())
@@ -245,30 +270,7 @@ impl Auth {
             }
         };
         if !verified.ok {
-            let until = crate::store::now() + self.settings.lockout;
-            let locked = store::users::lock_if_exhausted(&self.db, user.id, max, until).await?;
-            self.audit(
-                AuditEntry {
-                    event: "login_failed",
-                    user_id: Some(user.id),
-                    detail: serde_json::json!({"reason": "wrong_password"}),
-                    ..Default::default()
-                },
-                client,
-            )
-            .await;
-            if locked {
-                self.audit(
-                    AuditEntry {
-                        event: "account_locked",
-                        user_id: Some(user.id),
-                        detail: serde_json::json!({"until": until}),
-                        ..Default::default()
-                    },
-                    client,
-                )
-                .await;
-            }
+            self.attempt_failed(user.id, "login_failed", client).await?;
             return Err(invalid_credentials());
         }
         // The right password on an account that may not log in: not a failure, not a login.
@@ -294,6 +296,42 @@ impl Auth {
         } else {
             None
         };
+        if user.mfa_enabled {
+            // Half a login: the password's slot is given back (earlier failures still count) and
+            // the code step reserves its own.
+            store::users::release_login_attempt(&self.db, user.id).await?;
+            if let Some(hash) = new_hash {
+                store::users::set_password(&self.db, user.id, hash).await?;
+            }
+            let mfa_token = tokens::random_token(32);
+            store::one_time_tokens::issue(
+                &self.db,
+                user.id,
+                MFA_LOGIN,
+                tokens::sha256_hex(&mfa_token),
+                crate::store::now() + MFA_TOKEN_TTL,
+            )
+            .await?;
+            return Ok(LoginOutcome::MfaRequired(MfaChallenge {
+                mfa_required: true,
+                mfa_token,
+                methods: vec!["totp", "recovery_code"],
+            }));
+        }
+        Ok(LoginOutcome::Tokens(
+            self.logged_in(user, new_hash, "aal1", client).await?,
+        ))
+    }
+
+    /// A fully authenticated login: clear failures and lock, record it, store an upgraded hash
+    /// if given, and open a session at `aal`.
+    pub(crate) async fn logged_in(
+        &self,
+        user: user_rows::Model,
+        new_hash: Option<String>,
+        aal: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
         let now = crate::store::now();
         store::users::login_succeeded(&self.db, user.id, now, new_hash).await?;
         let user = user_rows::Model {
@@ -302,13 +340,13 @@ impl Auth {
             last_login_at: Some(now),
             ..user
         };
-        let pair = self.start_session(user, "aal1", client).await?;
+        let pair = self.start_session(user, aal, client).await?;
         self.audit(
             AuditEntry {
                 event: "login_succeeded",
                 user_id: Some(pair.user.id),
                 actor_id: Some(pair.user.id),
-                detail: serde_json::json!({"session_id": pair.session_id}),
+                detail: serde_json::json!({"session_id": pair.session_id, "aal": aal}),
                 ..Default::default()
             },
             client,
@@ -317,10 +355,48 @@ impl Auth {
         Ok(pair)
     }
 
+    /// A reserved attempt failed (wrong password or code): lock the account if that was the
+    /// last allowed one, and audit `event` (and the lock).
+    pub(crate) async fn attempt_failed(
+        &self,
+        user_id: Uuid,
+        event: &'static str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let until = crate::store::now() + self.settings.lockout;
+        let locked =
+            store::users::lock_if_exhausted(&self.db, user_id, self.settings.max_attempts, until)
+                .await?;
+        self.audit(
+            AuditEntry {
+                event,
+                user_id: Some(user_id),
+                detail: serde_json::json!({"reason": if event == "login_failed" { "wrong_password" } else { "wrong_code" }}),
+                ..Default::default()
+            },
+            client,
+        )
+        .await;
+        if locked {
+            self.audit(
+                AuditEntry {
+                    event: "account_locked",
+                    user_id: Some(user_id),
+                    detail: serde_json::json!({"until": until}),
+                    ..Default::default()
+                },
+                client,
+            )
+            .await;
+        }
+        Ok(())
+    }
+
     /// Reserve a login attempt (see DESIGN.md, lockout). When every slot is held by checks still
     /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
-    async fn reserve_attempt(&self, user_id: Uuid, max: u32) -> Result<(), ServiceError> {
+    pub(crate) async fn reserve_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
         const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+        let max = self.settings.max_attempts;
         for _ in 0..100 {
             let now = crate::store::now();
             if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {

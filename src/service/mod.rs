@@ -5,7 +5,9 @@ pub mod api_keys;
 pub mod auth;
 pub mod caller;
 pub mod introspection;
+pub mod mfa;
 pub mod users;
+pub mod verification;
 pub mod views;
 
 use crate::crypto::password::HashError;
@@ -45,6 +47,9 @@ pub enum ServiceError {
     Busy,
     #[error("{0}")]
     Unavailable(String),
+    /// A feature this call needs is not configured on this server.
+    #[error("{detail}")]
+    NotConfigured { code: &'static str, detail: String },
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -7,6 +7,8 @@ pub mod db;
 pub mod entities;
 mod error;
 pub mod migrations;
+pub mod one_time_tokens;
+pub mod recovery_codes;
 pub mod roles;
 pub mod schema;
 pub mod sessions;

@@ -464,3 +464,100 @@ pub async fn lock_super_admins<C: ConnectionTrait>(db: &C) -> Result<Vec<Uuid>, 
         .all(db)
         .await?)
 }
+
+/// Mark a live account's email verified.
+pub async fn mark_verified<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::EmailVerified, Expr::value(true))
+        .col_expr(users::Column::EmailVerifiedAt, Expr::value(now))
+        .col_expr(users::Column::UpdatedAt, Expr::value(now))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::DeletedAt.is_null())
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Keep an encrypted TOTP secret waiting for confirmation (replacing any earlier one).
+pub async fn set_mfa_pending<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    sealed: Option<String>,
+) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::MfaPendingSecret, Expr::value(sealed))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Activate the pending secret as the TOTP secret, with `step` as the last accepted code.
+/// `false` when nothing was pending or MFA is already on (a parallel confirm won).
+pub async fn activate_mfa<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    sealed: String,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::MfaSecret, Expr::value(sealed))
+        .col_expr(
+            users::Column::MfaPendingSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(users::Column::MfaEnabled, Expr::value(true))
+        .col_expr(users::Column::MfaLastStep, Expr::value(step))
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::store::now()))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::MfaEnabled.eq(false))
+        .filter(users::Column::MfaPendingSecret.is_not_null())
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}
+
+/// Turn TOTP off and forget its secrets.
+pub async fn disable_mfa<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), StoreError> {
+    users::Entity::update_many()
+        .col_expr(users::Column::MfaEnabled, Expr::value(false))
+        .col_expr(
+            users::Column::MfaSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            users::Column::MfaPendingSecret,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(users::Column::MfaLastStep, Expr::value(Option::<i64>::None))
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::store::now()))
+        .filter(users::Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Accept a TOTP code of time step `step` only if it is later than the last accepted one:
+/// `true` for exactly one caller per step (no replay, even in parallel).
+pub async fn accept_totp_step<C: ConnectionTrait>(
+    db: &C,
+    id: Uuid,
+    step: i64,
+) -> Result<bool, StoreError> {
+    let res = users::Entity::update_many()
+        .col_expr(users::Column::MfaLastStep, Expr::value(step))
+        .filter(users::Column::Id.eq(id))
+        .filter(users::Column::MfaEnabled.eq(true))
+        .filter(
+            Condition::any()
+                .add(users::Column::MfaLastStep.is_null())
+                .add(users::Column::MfaLastStep.lt(step)),
+        )
+        .exec(db)
+        .await?;
+    Ok(res.rows_affected == 1)
+}

@@ -1,0 +1,332 @@
+//! TOTP multi-factor authentication: enrol, confirm (with ten single-use recovery codes), disable, and the second login step that turns an `mfa_token` into an `aal2` session.
+
+use sea_orm::{DatabaseConnection, TransactionTrait};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::ServiceError;
+use super::auth::{Auth, ClientInfo, Principal};
+use super::views::TokenPair;
+use crate::crypto::envelope::Envelope;
+use crate::crypto::password::PasswordHasher;
+use crate::crypto::{tokens, totp};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::entities::users as user_rows;
+use crate::store::{self, StoreError};
+
+/// One-time-token purpose of the login step between password and code.
+pub(crate) const MFA_LOGIN: &str = "mfa_login";
+/// How many recovery codes confirmation hands out.
+const RECOVERY_CODES: usize = 10;
+
+/// What enrolment shows once: the secret, the `otpauth://` URI and its QR code.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TotpEnrollment {
+    /// Base32, for typing into an authenticator app.
+    pub secret: String,
+    pub otpauth_uri: String,
+    /// The URI as an SVG QR code.
+    pub qr_svg: String,
+}
+
+/// `{"recovery_codes": [...]}`, shown once.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RecoveryCodes {
+    pub recovery_codes: Vec<String>,
+}
+
+/// The second factor a login step presents.
+#[derive(Debug, Clone)]
+pub enum SecondFactor {
+    Totp(String),
+    RecoveryCode(String),
+}
+
+#[derive(Clone)]
+pub struct Mfa {
+    db: DatabaseConnection,
+    auth: Auth,
+    hasher: PasswordHasher,
+    envelope: Option<Envelope>,
+    issuer: String,
+}
+
+fn invalid_code() -> ServiceError {
+    ServiceError::Unauthorized {
+        code: "invalid_mfa_code",
+        detail: "the code is wrong, expired or already used".into(),
+    }
+}
+
+fn invalid_mfa_token() -> ServiceError {
+    ServiceError::Unauthorized {
+        code: "invalid_mfa_token",
+        detail: "the MFA token is invalid, expired or already used; log in again".into(),
+    }
+}
+
+/// A recovery code as stored: upper case, without separators, hashed.
+fn recovery_hash(code: &str) -> String {
+    let normal: String = code
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    tokens::sha256_hex(&normal)
+}
+
+/// A fresh recovery code: 130 random bits in base32, as `XXXXX-XXXXX-XXXXX-XXXXX-XXXXX-X`.
+fn recovery_code() -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut bytes = [0u8; 26];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| ALPHABET[(b & 31) as usize] as char)
+        .collect();
+    chars
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn now_unix() -> u64 {
+    store::now().timestamp().max(0) as u64
+}
+
+impl Mfa {
+    pub fn new(
+        db: DatabaseConnection,
+        auth: Auth,
+        hasher: PasswordHasher,
+        envelope: Option<Envelope>,
+        issuer: String,
+    ) -> Self {
+        Self {
+            db,
+            auth,
+            hasher,
+            envelope,
+            issuer,
+        }
+    }
+
+    fn envelope(&self) -> Result<&Envelope, ServiceError> {
+        self.envelope
+            .as_ref()
+            .ok_or_else(|| ServiceError::NotConfigured {
+                code: "encryption_not_configured",
+                detail: "ENCRYPTION_MASTER_KEY is not set, so TOTP secrets cannot be stored".into(),
+            })
+    }
+
+    fn context(user: Uuid) -> String {
+        format!("totp:{user}")
+    }
+
+    async fn user(&self, id: Uuid) -> Result<user_rows::Model, ServiceError> {
+        store::users::find(&self.db, id)
+            .await?
+            .filter(|u| u.deleted_at.is_none())
+            .ok_or(ServiceError::NotFound)
+    }
+
+    async fn audit(&self, event: &'static str, user: Uuid, client: &ClientInfo) {
+        let entry = client.stamp(AuditEntry {
+            event,
+            user_id: Some(user),
+            actor_id: Some(user),
+            ..Default::default()
+        });
+        if let Err(e) = audit::record(&self.db, entry).await {
+            tracing::error!(error = %e, "could not write the audit log");
+        }
+    }
+
+    /// Start TOTP enrolment: a new secret, kept encrypted until a code confirms it.
+    pub async fn enroll(&self, who: &Principal) -> Result<TotpEnrollment, ServiceError> {
+        let user = self.user(who.user_id).await?;
+        if user.mfa_enabled {
+            return Err(ServiceError::Conflict {
+                code: "mfa_already_enabled",
+                detail: "TOTP is already on; disable it first to enrol again".into(),
+            });
+        }
+        let secret = totp::new_secret();
+        let (base32, uri, svg) = totp::enrolment(&secret, &self.issuer, &user.email)
+            .ok_or_else(|| ServiceError::Internal("could not make a TOTP enrolment".into()))?;
+        let sealed = self.envelope()?.seal(&secret, &Self::context(user.id));
+        store::users::set_mfa_pending(&self.db, user.id, Some(sealed)).await?;
+        Ok(TotpEnrollment {
+            secret: base32,
+            otpauth_uri: uri,
+            qr_svg: svg,
+        })
+    }
+
+    /// Activate TOTP with a code from the app; returns ten recovery codes, shown this once.
+    pub async fn confirm(
+        &self,
+        who: &Principal,
+        code: &str,
+        client: &ClientInfo,
+    ) -> Result<RecoveryCodes, ServiceError> {
+        let user = self.user(who.user_id).await?;
+        let not_pending = || ServiceError::Conflict {
+            code: "mfa_not_pending",
+            detail: "start with POST /auth/mfa/totp/enroll".into(),
+        };
+        if user.mfa_enabled {
+            return Err(ServiceError::Conflict {
+                code: "mfa_already_enabled",
+                detail: "TOTP is already on".into(),
+            });
+        }
+        let sealed = user.mfa_pending_secret.clone().ok_or_else(not_pending)?;
+        let secret = self
+            .envelope()?
+            .open(&sealed, &Self::context(user.id))
+            .map_err(|e| ServiceError::Internal(format!("pending TOTP secret: {e}")))?;
+        let step = totp::matching_step(&secret, code, now_unix()).ok_or_else(|| {
+            ServiceError::invalid("code", "invalid_mfa_code", "the code is wrong or expired")
+        })?;
+        let codes: Vec<String> = (0..RECOVERY_CODES).map(|_| recovery_code()).collect();
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        if !store::users::activate_mfa(&txn, user.id, sealed, step as i64).await? {
+            return Err(not_pending());
+        }
+        store::recovery_codes::replace(
+            &txn,
+            user.id,
+            codes.iter().map(|c| recovery_hash(c)).collect(),
+        )
+        .await?;
+        audit::record(
+            &txn,
+            client.stamp(AuditEntry {
+                event: "mfa_enabled",
+                user_id: Some(user.id),
+                actor_id: Some(user.id),
+                ..Default::default()
+            }),
+        )
+        .await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(RecoveryCodes {
+            recovery_codes: codes,
+        })
+    }
+
+    /// Turn TOTP off: needs the password and a session that passed MFA (`aal2`).
+    pub async fn disable(
+        &self,
+        who: &Principal,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        if who.aal != "aal2" {
+            return Err(ServiceError::Forbidden {
+                code: "aal2_required",
+                detail: "log in with your second factor first".into(),
+            });
+        }
+        let user = self.user(who.user_id).await?;
+        if !self
+            .hasher
+            .verify(password.to_string(), user.password_hash.clone())
+            .await?
+            .ok
+        {
+            return Err(ServiceError::Unauthorized {
+                code: "invalid_credentials",
+                detail: "the password is wrong".into(),
+            });
+        }
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        store::users::disable_mfa(&txn, user.id).await?;
+        store::recovery_codes::delete_all(&txn, user.id).await?;
+        audit::record(
+            &txn,
+            client.stamp(AuditEntry {
+                event: "mfa_disabled",
+                user_id: Some(user.id),
+                actor_id: Some(user.id),
+                ..Default::default()
+            }),
+        )
+        .await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    /// The second login step: a TOTP code (each time step accepted once) or a recovery code
+    /// (each once) with the `mfa_token` from login. Wrong codes count toward lockout.
+    pub async fn verify(
+        &self,
+        mfa_token: &str,
+        factor: SecondFactor,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let now = store::now();
+        let pending = store::one_time_tokens::find_live(
+            &self.db,
+            MFA_LOGIN,
+            &tokens::sha256_hex(mfa_token),
+            now,
+        )
+        .await?
+        .ok_or_else(invalid_mfa_token)?;
+        let user = self
+            .user(pending.user_id)
+            .await
+            .map_err(|_| invalid_mfa_token())?;
+        if !user.active || !user.mfa_enabled {
+            return Err(invalid_mfa_token());
+        }
+        self.auth.reserve_attempt(user.id).await?;
+        let accepted = match &factor {
+            SecondFactor::Totp(code) => {
+                let secret = user
+                    .mfa_secret
+                    .as_deref()
+                    .ok_or_else(invalid_mfa_token)
+                    .and_then(|s| {
+                        self.envelope()?
+                            .open(s, &Self::context(user.id))
+                            .map_err(|e| ServiceError::Internal(format!("TOTP secret: {e}")))
+                    });
+                let secret = match secret {
+                    Ok(s) => s,
+                    Err(e) => {
+                        store::users::release_login_attempt(&self.db, user.id).await?;
+                        return Err(e);
+                    }
+                };
+                match totp::matching_step(&secret, code, now_unix()) {
+                    Some(step) => {
+                        store::users::accept_totp_step(&self.db, user.id, step as i64).await?
+                    }
+                    None => false,
+                }
+            }
+            SecondFactor::RecoveryCode(code) => {
+                store::recovery_codes::spend(&self.db, user.id, &recovery_hash(code), now).await?
+            }
+        };
+        if !accepted {
+            self.auth
+                .attempt_failed(user.id, "mfa_failed", client)
+                .await?;
+            return Err(invalid_code());
+        }
+        if !store::one_time_tokens::spend(&self.db, pending.id, now).await? {
+            return Err(invalid_mfa_token());
+        }
+        if matches!(factor, SecondFactor::RecoveryCode(_)) {
+            self.audit("recovery_code_used", user.id, client).await;
+        }
+        self.auth.logged_in(user, None, "aal2", client).await
+    }
+}
