@@ -106,6 +106,14 @@ async fn openapi_describes_the_routes(db: TestDb) {
         ("/api/v1/api-keys", "post"),
         ("/api/v1/api-keys/{id}", "delete"),
         ("/api/v1/auth/introspect", "post"),
+        ("/api/v1/auth/verify-email", "post"),
+        ("/api/v1/auth/verify-email/resend", "post"),
+        ("/api/v1/auth/password-reset/request", "post"),
+        ("/api/v1/auth/password-reset/confirm", "post"),
+        ("/api/v1/auth/mfa/totp/enroll", "post"),
+        ("/api/v1/auth/mfa/totp/confirm", "post"),
+        ("/api/v1/auth/mfa/totp", "delete"),
+        ("/api/v1/auth/mfa/verify", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
