@@ -1,19 +1,19 @@
 //! Operator-level flows shared by the CLI, start-up and the admin routes: bootstrap a super_admin, list and unlock users, seed and list roles, clean up sessions, read the audit log.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, TransactionTrait};
+use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
 use super::auth::{ClientInfo, Principal};
 use super::views::{AuditView, Page, RoleList, RoleView};
-use super::{Paging, ServiceError};
+use super::{AccountSpec, Paging, ServiceError, create_account};
 use crate::crypto::password::PasswordHasher;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::roles::Role;
+use crate::store;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::roles::RoleDef;
-use crate::store::{self, StoreError};
 
 /// What `ensure_super_admin` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,41 +82,24 @@ impl Accounts {
         if !errors.is_empty() {
             return Err(ServiceError::Validation(errors));
         }
-        let hash = self.hasher.hash(password.to_string()).await?;
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        let created = store::users::insert(
-            &txn,
-            store::users::NewUser {
-                email: email.as_str().to_string(),
-                email_lower: email.key().to_string(),
-                password_hash: Some(hash),
-                name: None,
-                roles: vec![Role::SuperAdmin.name().to_string()],
-                email_verified: true,
-            },
-        )
-        .await;
-        match created {
-            Ok(user) => {
-                audit::record(
-                    &txn,
-                    AuditEntry {
-                        event: "admin_created",
-                        user_id: Some(user.id),
-                        detail: serde_json::json!({"via": "operator"}),
-                        ..Default::default()
-                    },
-                )
-                .await?;
-                txn.commit().await.map_err(StoreError::from)?;
-                Ok(AdminOutcome::Created)
-            }
+        let spec = AccountSpec {
+            roles: vec![Role::SuperAdmin.name().to_string()],
+            email_verified: true,
+            ..Default::default()
+        };
+        let audit = AuditEntry {
+            event: "admin_created",
+            detail: serde_json::json!({"via": "operator"}),
+            ..Default::default()
+        };
+        match create_account(&self.db, &self.hasher, &email, password, spec, audit).await {
+            Ok(_) => Ok(AdminOutcome::Created),
             // Someone created it meanwhile (two instances starting together): promote that one.
-            Err(StoreError::Conflict(_)) => self
+            Err(ServiceError::Conflict { .. }) => self
                 .promote(&email)
                 .await?
                 .ok_or_else(|| ServiceError::Internal("account vanished during creation".into())),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::mfa::MFA_LOGIN;
 use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
-use super::{ServiceError, check_new_account, password_errors};
+use super::{AccountSpec, ServiceError, check_new_account, create_account, password_errors};
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, RefreshSecret};
@@ -178,46 +178,17 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<Registered, ServiceError> {
         let (email, name) = check_new_account(&self.policy, email, password, name)?;
-        let taken = || ServiceError::Conflict {
-            code: "email_taken",
-            detail: "an account with this email already exists".into(),
+        let spec = AccountSpec {
+            name,
+            roles: vec![Role::User.name().to_string()],
+            self_service: true,
+            ..Default::default()
         };
-        if store::users::find_by_email(&self.db, email.key())
-            .await?
-            .is_some()
-        {
-            return Err(taken());
-        }
-        let hash = self.hasher.hash(password.to_string()).await?;
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        let user = match store::users::insert(
-            &txn,
-            store::users::NewUser {
-                email: email.as_str().to_string(),
-                email_lower: email.key().to_string(),
-                password_hash: Some(hash),
-                name,
-                roles: vec![Role::User.name().to_string()],
-                email_verified: false,
-            },
-        )
-        .await
-        {
-            Ok(u) => u,
-            Err(StoreError::Conflict(_)) => return Err(taken()),
-            Err(e) => return Err(e.into()),
-        };
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
-                event: "user_registered",
-                user_id: Some(user.id),
-                actor_id: Some(user.id),
-                ..Default::default()
-            }),
-        )
-        .await?;
-        txn.commit().await.map_err(StoreError::from)?;
+        let audit = client.stamp(AuditEntry {
+            event: "user_registered",
+            ..Default::default()
+        });
+        let user = create_account(&self.db, &self.hasher, &email, password, spec, audit).await?;
         self.verification.send_verification(&user, client).await;
         if self.settings.auto_login_on_register && !self.settings.require_email_verification {
             return Ok(Registered::LoggedIn(

@@ -165,6 +165,77 @@ pub(crate) fn check_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Op
     name.map(str::to_string)
 }
 
+/// A new account's details besides email and password.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AccountSpec {
+    pub name: Option<String>,
+    pub roles: Vec<String>,
+    pub email_verified: bool,
+    pub metadata: Option<serde_json::Value>,
+    /// The account is made by its owner (register): the audit row names it as the actor.
+    pub self_service: bool,
+}
+
+/// Hash the password, then insert the account with its roles and metadata and the audit row
+/// `audit` (its `user_id` set to the new account) in one transaction. A taken email (checked
+/// before hashing, and again by the unique index) is 409 `email_taken`.
+pub(crate) async fn create_account(
+    db: &sea_orm::DatabaseConnection,
+    hasher: &crate::crypto::password::PasswordHasher,
+    email: &crate::domain::email::Email,
+    password: &str,
+    spec: AccountSpec,
+    audit: crate::store::audit::AuditEntry,
+) -> Result<crate::store::entities::users::Model, ServiceError> {
+    use crate::store;
+    use sea_orm::TransactionTrait;
+    let taken = || ServiceError::Conflict {
+        code: "email_taken",
+        detail: "an account with this email already exists".into(),
+    };
+    if store::users::find_by_email(db, email.key())
+        .await?
+        .is_some()
+    {
+        return Err(taken());
+    }
+    let hash = hasher.hash(password.to_string()).await?;
+    let spec_self_service = spec.self_service;
+    let txn = db.begin().await.map_err(StoreError::from)?;
+    let new = store::users::NewUser {
+        email: email.as_str().to_string(),
+        email_lower: email.key().to_string(),
+        password_hash: Some(hash),
+        name: spec.name,
+        roles: spec.roles,
+        email_verified: spec.email_verified,
+    };
+    let user = match store::users::insert(&txn, new).await {
+        Ok(u) => u,
+        Err(StoreError::Conflict(_)) => return Err(taken()),
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(metadata) = spec.metadata {
+        let change = store::users::ProfileChange {
+            metadata: Some(metadata),
+            ..Default::default()
+        };
+        store::users::update_profile(&txn, user.id, change).await?;
+    }
+    let audit = crate::store::audit::AuditEntry {
+        user_id: Some(user.id),
+        actor_id: if spec_self_service {
+            Some(user.id)
+        } else {
+            audit.actor_id
+        },
+        ..audit
+    };
+    store::audit::record(&txn, audit).await?;
+    txn.commit().await.map_err(StoreError::from)?;
+    Ok(user)
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {

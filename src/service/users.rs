@@ -6,7 +6,9 @@ use uuid::Uuid;
 use super::auth::{ClientInfo, Principal};
 use super::caller::Caller;
 use super::views::{Page, UserView};
-use super::{FieldError, Paging, ServiceError, check_name, check_new_account};
+use super::{
+    AccountSpec, FieldError, Paging, ServiceError, check_name, check_new_account, create_account,
+};
 use crate::crypto::password::PasswordHasher;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::rbac::{self, Decision};
@@ -189,58 +191,21 @@ impl Users {
             None => vec![Role::User],
         };
         enforce(rbac::create_with(actor.highest_role(), &roles))?;
-        let taken = || ServiceError::Conflict {
-            code: "email_taken",
-            detail: "an account with this email already exists".into(),
+        let spec = AccountSpec {
+            name,
+            roles: names(&roles),
+            email_verified: new.email_verified,
+            metadata: new.metadata,
+            self_service: false,
         };
-        if store::users::find_by_email(&self.db, email.key())
-            .await?
-            .is_some()
-        {
-            return Err(taken());
-        }
-        let hash = self.hasher.hash(new.password).await?;
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        let user = match store::users::insert(
-            &txn,
-            store::users::NewUser {
-                email: email.as_str().to_string(),
-                email_lower: email.key().to_string(),
-                password_hash: Some(hash),
-                name,
-                roles: names(&roles),
-                email_verified: new.email_verified,
-            },
-        )
-        .await
-        {
-            Ok(u) => u,
-            Err(StoreError::Conflict(_)) => return Err(taken()),
-            Err(e) => return Err(e.into()),
-        };
-        if let Some(metadata) = new.metadata {
-            store::users::update_profile(
-                &txn,
-                user.id,
-                ProfileChange {
-                    metadata: Some(metadata),
-                    ..Default::default()
-                },
-            )
-            .await?;
-        }
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
-                event: "user_created",
-                user_id: Some(user.id),
-                actor_id: Some(actor.user_id),
-                detail: serde_json::json!({"roles": names(&roles)}),
-                ..Default::default()
-            }),
-        )
-        .await?;
-        Self::commit(txn).await?;
+        let audit = client.stamp(AuditEntry {
+            event: "user_created",
+            actor_id: Some(actor.user_id),
+            detail: serde_json::json!({"roles": names(&roles)}),
+            ..Default::default()
+        });
+        let user =
+            create_account(&self.db, &self.hasher, &email, &new.password, spec, audit).await?;
         self.view(user.id).await
     }
 
