@@ -278,10 +278,10 @@ impl Mfa {
         )
         .await?
         .ok_or_else(invalid_mfa_token)?;
-        let user = self
-            .user(pending.user_id)
-            .await
-            .map_err(|_| invalid_mfa_token())?;
+        let user = match self.user(pending.user_id).await {
+            Err(ServiceError::NotFound) => return Err(invalid_mfa_token()),
+            other => other?,
+        };
         if !user.active || !user.mfa_enabled {
             return Err(invalid_mfa_token());
         }
