@@ -20,6 +20,7 @@ pub mod limits;
 pub mod mail;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 pub use crate::http::extract::{CurrentUser, RequirePermission, RequireRole, perm, tier};
 pub use crate::service::auth::Principal;
@@ -95,6 +96,7 @@ impl Gatehouse {
         let users = Users::new(db.clone(), hasher.clone(), policy);
         let api_keys = ApiKeys::new(db.clone());
         let limiter = limits::rate::RateLimiter::new(&config.rate_limit)?;
+        telemetry::handle();
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
         let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
         // Refresh tokens are keyed by the HS256 secret, or by the private key file's bytes.

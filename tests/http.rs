@@ -124,8 +124,46 @@ async fn openapi_describes_the_routes(db: TestDb) {
     s.stop().await;
 }
 
+async fn metrics_count_requests_by_route(db: TestDb) {
+    let s = db.server(&[]).await;
+    s.client.get(s.url("/health")).send().await.unwrap();
+    let res = s
+        .client
+        .post(s.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": "nobody@example.com", "password": "Wrong-Horse9"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401);
+    let res = s.client.get(s.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = res.text().await.unwrap();
+    let has = |needle: &str| {
+        text.lines()
+            .any(|l| l.starts_with("gatehouse_") && needle.split('&').all(|n| l.contains(n)))
+    };
+    assert!(
+        has("gatehouse_http_requests_total{&route=\"/health\"&status=\"200\""),
+        "{text}"
+    );
+    assert!(has("route=\"/api/v1/auth/login\"&status=\"401\""), "{text}");
+    assert!(has("gatehouse_logins_total{outcome=\"failure\"}"), "{text}");
+    assert!(
+        has("gatehouse_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    s.stop().await;
+}
+
 per_backend!(
     health_and_ready,
+    metrics_count_requests_by_route,
     errors_are_problem_documents,
     request_ids_are_echoed_or_made,
     openapi_describes_the_routes

@@ -83,6 +83,23 @@ async fn login_is_limited_per_ip_and_email_then_per_ip() {
     assert_eq!(login_from(&s, &ip, "bob@example.com").await.status(), 401);
     assert_eq!(login_from(&s, &ip, "cy@example.com").await.status(), 401);
     assert_eq!(login_from(&s, &ip, "dee@example.com").await.status(), 429);
+    let metrics = s
+        .client
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("gatehouse_rate_limited_total{bucket=\"login\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("gatehouse_rate_limited_total{bucket=\"ip\"}"),
+        "{metrics}"
+    );
     s.stop().await;
 }
 

@@ -108,6 +108,7 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
     let router = Router::new()
         .merge(ops)
         .nest("/api/v1", gh.router())
+        .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })
         .with_state(gh.clone());
     let router = match cors {

@@ -1,4 +1,4 @@
-//! Operational endpoints at the server root: liveness, readiness and the OpenAPI document.
+//! Operational endpoints at the server root: liveness, readiness, Prometheus metrics and the OpenAPI document.
 
 use std::time::Duration;
 
@@ -93,9 +93,22 @@ async fn jwks(State(gh): State<Gatehouse>) -> impl IntoResponse {
     )
 }
 
+/// Prometheus text format: requests by route and status, logins, rate limits, mail.
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String)))]
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(),
+    )
+}
+
 pub fn routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .routes(routes!(health))
+        .routes(routes!(metrics))
         .routes(routes!(jwks))
         .routes(routes!(ready))
         .routes(routes!(openapi))

@@ -34,6 +34,11 @@ impl Verdict {
     }
 }
 
+fn limited(bucket: &'static str, verdict: Verdict) -> Verdict {
+    metrics::counter!("gatehouse_rate_limited_total", "bucket" => bucket).increment(1);
+    verdict
+}
+
 /// GCRA in Redis, atomically: `KEYS[1]` holds the theoretical arrival time (ms). A quota of N per
 /// minute spaces requests `60000 / N` ms apart with a burst of N. Returns 0 when allowed, else
 /// the milliseconds to wait. Time comes from the Redis server, so instances agree.
@@ -141,12 +146,15 @@ impl RateLimiter {
                 };
                 match limiter.check_key(&key.to_string()) {
                     Ok(()) => Verdict::Allowed,
-                    Err(not_until) => Verdict::Limited {
-                        retry_after: not_until
-                            .wait_time_from(DefaultClock::default().now())
-                            .as_secs()
-                            .max(1),
-                    },
+                    Err(not_until) => limited(
+                        bucket,
+                        Verdict::Limited {
+                            retry_after: not_until
+                                .wait_time_from(DefaultClock::default().now())
+                                .as_secs()
+                                .max(1),
+                        },
+                    ),
                 }
             }
             Store::Redis { conn, script } => {
@@ -161,10 +169,14 @@ impl RateLimiter {
                     .await;
                 match wait {
                     Ok(0) => Verdict::Allowed,
-                    Ok(ms) => Verdict::Limited {
-                        retry_after: ms.div_ceil(1000).max(1),
-                    },
+                    Ok(ms) => limited(
+                        bucket,
+                        Verdict::Limited {
+                            retry_after: ms.div_ceil(1000).max(1),
+                        },
+                    ),
                     Err(e) => {
+                        metrics::counter!("gatehouse_rate_limiter_errors_total").increment(1);
                         tracing::warn!(error = %e, bucket, "rate limiter unavailable; allowing the request");
                         Verdict::Allowed
                     }

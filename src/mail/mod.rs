@@ -99,6 +99,7 @@ impl Mailer {
     /// Queue a message; returns at once. A full queue drops it with a warning.
     pub fn send(&self, mail: Mail) {
         if let Err(e) = self.queue.try_send(mail) {
+            metrics::counter!("gatehouse_mail_total", "outcome" => "dropped").increment(1);
             tracing::warn!(reason = %e, "mail queue full or closed; message dropped");
         }
     }
@@ -151,6 +152,7 @@ async fn deliver(delivery: &Delivery, from: &Mailbox, mail: Mail) {
         };
         match outcome {
             Ok(()) => {
+                metrics::counter!("gatehouse_mail_total", "outcome" => "sent").increment(1);
                 tracing::info!(subject = %mail.subject, "mail sent");
                 return;
             }
@@ -159,7 +161,10 @@ async fn deliver(delivery: &Delivery, from: &Mailbox, mail: Mail) {
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            Err(e) => tracing::error!(error = %e, "mail not sent; giving up"),
+            Err(e) => {
+                metrics::counter!("gatehouse_mail_total", "outcome" => "failed").increment(1);
+                tracing::error!(error = %e, "mail not sent; giving up");
+            }
         }
     }
 }

@@ -208,6 +208,25 @@ impl Auth {
         password: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, ServiceError> {
+        let outcome = self.check_password(email, password, client).await;
+        let label = match &outcome {
+            Ok(LoginOutcome::Tokens(_)) => "success",
+            Ok(LoginOutcome::MfaRequired(_)) => "mfa_required",
+            Err(ServiceError::Unauthorized { .. }) => "failure",
+            Err(ServiceError::Locked { .. }) => "locked",
+            Err(ServiceError::Forbidden { .. }) => "refused",
+            Err(_) => "error",
+        };
+        metrics::counter!("gatehouse_logins_total", "outcome" => label).increment(1);
+        outcome
+    }
+
+    async fn check_password(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<LoginOutcome, ServiceError> {
         let user = match Email::parse(email) {
             Ok(e) => store::users::find_by_email(&self.db, e.key())
                 .await?
@@ -596,6 +615,7 @@ impl Auth {
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        metrics::counter!("gatehouse_refresh_reuse_total").increment(1);
         tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
         Ok(())
     }

@@ -1,0 +1,53 @@
+//! Prometheus metrics: one process-wide recorder for the `metrics` facade, rendered at `GET /metrics`.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Install the recorder on first use. `None` when the host app installed its own recorder
+/// first: then our metrics go to that one and `/metrics` shows nothing of ours.
+pub fn handle() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                ])
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "another metrics recorder is installed"))
+                .ok()
+        })
+        .as_ref()
+}
+
+/// The Prometheus text exposition of every metric so far.
+pub fn render() -> String {
+    handle().map_or_else(String::new, |h| {
+        h.run_upkeep();
+        h.render()
+    })
+}
+
+/// Count every routed request by method, route template and status, and time it.
+pub async fn track(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("gatehouse_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method, "route" => route)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
