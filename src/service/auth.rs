@@ -47,8 +47,11 @@ impl ClientInfo {
 pub struct Principal {
     pub user_id: Uuid,
     pub session_id: Uuid,
+    /// The user's roles now, highest first.
     pub roles: Vec<String>,
     pub aal: String,
+    /// The user as it was when this call was authenticated.
+    pub user: UserView,
 }
 
 impl Principal {
@@ -461,10 +464,11 @@ impl Auth {
         })
     }
 
-    /// The caller behind an access token, if its session is still live. Roles are read now, so a
-    /// role change takes effect on the next call whatever the token's `roles` claim says.
+    /// The caller behind an access token, if its session is still live. The user and its roles
+    /// are read now (beside the session, in parallel), so a role change takes effect on the next
+    /// call whatever the token's `roles` claim says.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
-        let (claims, session, roles) = self.live_access(access_token).await?;
+        let (claims, session, user) = self.live_access(access_token).await?;
         let now = crate::store::now();
         if now.signed_duration_since(session.last_used_at) > Duration::seconds(60) {
             store::sessions::touch(&self.db, session.id, now).await?;
@@ -472,21 +476,21 @@ impl Auth {
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
-            roles,
+            roles: user.roles.clone(),
             aal: claims.aal,
+            user,
         })
     }
 
-    /// A valid access token's claims, its live session and the user's current roles.
+    /// A valid access token's claims, its live session and its (live, active) user as it is now.
     pub async fn live_access(
         &self,
         access_token: &str,
-    ) -> Result<(Claims, session_rows::Model, Vec<String>), ServiceError> {
+    ) -> Result<(Claims, session_rows::Model, UserView), ServiceError> {
         let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
-        let ids = [claims.sub];
-        let (session, roles) = tokio::join!(
+        let (session, user) = tokio::join!(
             store::sessions::find(&self.db, claims.sid),
-            store::users::roles_of(&self.db, &ids)
+            store::users::find_with_roles(&self.db, claims.sub)
         );
         let session = session?.ok_or_else(invalid_token)?;
         if session.user_id != claims.sub
@@ -495,8 +499,10 @@ impl Auth {
         {
             return Err(invalid_token());
         }
-        let roles = roles?.remove(&claims.sub).unwrap_or_default();
-        Ok((claims, session, roles))
+        let (user, roles) = user?
+            .filter(|(u, _)| u.deleted_at.is_none() && u.active)
+            .ok_or_else(invalid_token)?;
+        Ok((claims, session, UserView::new(user, roles)))
     }
 
     /// A refresh token's live session, when the token is the session's current one.
@@ -515,15 +521,6 @@ impl Auth {
             && session.expires_at > crate::store::now()
             && u64::try_from(session.refresh_generation).ok() == Some(presented.generation);
         Ok(live.then_some(session))
-    }
-
-    /// The caller's own user.
-    pub async fn me(&self, who: &Principal) -> Result<UserView, ServiceError> {
-        let user = store::users::find(&self.db, who.user_id)
-            .await?
-            .filter(|u| u.deleted_at.is_none())
-            .ok_or_else(invalid_token)?;
-        Ok(UserView::new(user, who.roles.clone()))
     }
 
     /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation).

@@ -77,7 +77,7 @@ pub async fn introspect(
         };
     }
     match auth.live_access(token).await {
-        Ok((claims, _, roles)) => {
+        Ok((claims, _, user)) => {
             return Ok(Introspection {
                 active: true,
                 token_type: Some("access_token"),
@@ -88,7 +88,7 @@ pub async fn introspect(
                 exp: Some(claims.exp),
                 iat: Some(claims.iat),
                 jti: Some(claims.jti),
-                roles: Some(roles),
+                roles: Some(user.roles),
                 aal: Some(claims.aal),
                 ..Default::default()
             });
