@@ -419,6 +419,28 @@ async fn wrong_codes_lock_the_account(db: TestDb) {
     s.stop().await;
 }
 
+async fn parallel_wrong_codes_lock_at_exactly_the_limit(db: TestDb) {
+    let s = db.server(&[("ENCRYPTION_MASTER_KEY", MASTER_KEY)]).await;
+    let (secret, _, _, step) = with_totp(&s, "par@example.com").await;
+    let mfa_token = login(&s, "par@example.com").await["mfa_token"].clone();
+    let good: Vec<String> = (step - 1..=step + 2).map(|t| code_at(&secret, t)).collect();
+    let wrong = (0..1_000_000)
+        .map(|n| format!("{n:06}"))
+        .find(|c| !good.contains(c))
+        .unwrap();
+    let results = race_post(&s.client, 12, |_| {
+        (
+            s.url("/api/v1/auth/mfa/verify"),
+            json!({"mfa_token": mfa_token, "code": wrong}),
+        )
+    })
+    .await;
+    // AUTH_MAX_LOGIN_ATTEMPTS is 5: five codes are checked, every other attempt finds the lock.
+    assert_eq!(count(&results, 401), 5, "{results:?}");
+    assert_eq!(count(&results, 423), 7, "{results:?}");
+    s.stop().await;
+}
+
 async fn disabling_needs_aal2_and_the_password(db: TestDb) {
     let s = db.server(&[("ENCRYPTION_MASTER_KEY", MASTER_KEY)]).await;
     let (secret, _, aal1, step) = with_totp(&s, "dee@example.com").await;
@@ -487,6 +509,7 @@ per_backend!(
     enrol_confirm_and_log_in_at_aal2,
     one_code_or_recovery_code_succeeds_once_in_parallel,
     wrong_codes_lock_the_account,
+    parallel_wrong_codes_lock_at_exactly_the_limit,
     disabling_needs_aal2_and_the_password,
     without_a_master_key_enrolment_is_refused,
 );
