@@ -1193,6 +1193,58 @@ async fn admins_unlock_accounts(db: TestDb) {
     s.stop().await;
 }
 
+async fn values_a_database_refuses_are_422_not_500(db: TestDb) {
+    let (s, root) = setup(&db).await;
+    let (_, me) = call(&s, Method::GET, "/api/v1/auth/me", Some(&root), None).await;
+    let mine = format!("/api/v1/users/{}", me["user"]["id"].as_str().unwrap());
+    let register = json!({"email": "nul@example.com", "password": PASSWORD, "name": "a\u{0}b"});
+    let (status, body) = call(
+        &s,
+        Method::POST,
+        "/api/v1/auth/register",
+        None,
+        Some(register),
+    )
+    .await;
+    assert_eq!(
+        (status, body["errors"][0]["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("invalid_characters"))
+    );
+    let (status, _) = call(
+        &s,
+        Method::PATCH,
+        &mine,
+        Some(&root),
+        Some(json!({"metadata": {"k": "\u{0}"}})),
+    )
+    .await;
+    assert_eq!(status, 422);
+    let key = json!({"name": "a\u{0}", "scopes": ["introspect"]});
+    assert_eq!(
+        call(&s, Method::POST, "/api/v1/api-keys", Some(&root), Some(key))
+            .await
+            .0,
+        422
+    );
+    for page in ["18446744073709551615", "9223372036854775807", "1000001"] {
+        let (status, _) = call(
+            &s,
+            Method::GET,
+            &format!("/api/v1/users?page={page}&per_page=200"),
+            Some(&root),
+            None,
+        )
+        .await;
+        assert_eq!(status, 422, "page {page}");
+    }
+    // Searching for a NUL finds nothing or is refused, never a server error.
+    for path in ["/api/v1/users?q=%00", "/api/v1/audit?event=%00"] {
+        let (status, _) = call(&s, Method::GET, path, Some(&root), None).await;
+        assert!(status == 200 || status == 422, "{path}: {status}");
+    }
+    s.stop().await;
+}
+
 async fn reports(
     gatehouse::RequireRole(who, ..): gatehouse::RequireRole<gatehouse::tier::Moderator>,
 ) -> String {
@@ -1258,5 +1310,6 @@ per_backend!(
     token_introspection,
     session_cleanup,
     admins_unlock_accounts,
+    values_a_database_refuses_are_422_not_500,
     extractors_in_a_host_app,
 );

@@ -54,11 +54,11 @@ impl ApiKeys {
     ) -> Result<CreatedApiKey, ServiceError> {
         let mut errors = Vec::new();
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
             errors.push(FieldError {
                 field: "name",
                 code: "invalid_length",
-                message: "must be 1 to 100 characters".into(),
+                message: "must be 1 to 100 characters, none of them control characters".into(),
             });
         }
         let mut wanted: Vec<String> = Vec::new();

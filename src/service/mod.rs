@@ -92,17 +92,19 @@ pub struct Paging {
 impl Paging {
     pub const DEFAULT_PER_PAGE: u64 = 50;
     pub const MAX_PER_PAGE: u64 = 200;
+    /// Far past any listing, and keeps every offset inside a signed 64-bit integer.
+    pub const MAX_PAGE: u64 = 1_000_000;
 
     /// Validate a request's `page` and `per_page`; a `per_page` above the cap is lowered to it.
     pub fn new(page: Option<u64>, per_page: Option<u64>) -> Result<Self, ServiceError> {
         let page = page.unwrap_or(1);
         let per_page = per_page.unwrap_or(Self::DEFAULT_PER_PAGE);
         let mut errors = Vec::new();
-        if page == 0 {
+        if page == 0 || page > Self::MAX_PAGE {
             errors.push(FieldError {
                 field: "page",
                 code: "out_of_range",
-                message: "must be 1 or more".into(),
+                message: format!("must be between 1 and {}", Self::MAX_PAGE),
             });
         }
         if per_page == 0 {
@@ -152,7 +154,7 @@ pub(crate) fn check_new_account(
     }
 }
 
-/// A display name: trimmed, empty meaning none, at most 200 characters.
+/// A display name: trimmed, empty meaning none, at most 200 characters, no control characters.
 pub(crate) fn check_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Option<String> {
     let name = name.map(str::trim).filter(|n| !n.is_empty());
     if name.is_some_and(|n| n.chars().count() > 200) {
@@ -160,6 +162,13 @@ pub(crate) fn check_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Op
             field: "name",
             code: "too_long",
             message: "must be at most 200 characters".into(),
+        });
+    }
+    if name.is_some_and(|n| n.chars().any(char::is_control)) {
+        errors.push(FieldError {
+            field: "name",
+            code: "invalid_characters",
+            message: "must not contain control characters".into(),
         });
     }
     name.map(str::to_string)
@@ -245,6 +254,14 @@ impl From<StoreError> for ServiceError {
                 detail: m,
             },
             StoreError::NotFound => ServiceError::NotFound,
+            StoreError::InvalidInput(m) => {
+                tracing::debug!(error = %m, "the database refused a value");
+                ServiceError::invalid(
+                    "request",
+                    "invalid_value",
+                    "a value cannot be stored or searched as given",
+                )
+            }
             other => ServiceError::Internal(other.to_string()),
         }
     }

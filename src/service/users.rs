@@ -99,12 +99,30 @@ fn names(roles: &[Role]) -> Vec<String> {
     roles.iter().map(|r| r.name().to_string()).collect()
 }
 
+/// Whether any key or string in `value` holds a NUL, which PostgreSQL's JSON refuses.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// Metadata is a JSON object that every backend stores the same.
 fn check_metadata(metadata: &Option<serde_json::Value>, errors: &mut Vec<FieldError>) {
-    if metadata.as_ref().is_some_and(|m| !m.is_object()) {
+    let Some(metadata) = metadata else { return };
+    if !metadata.is_object() {
         errors.push(FieldError {
             field: "metadata",
             code: "not_an_object",
             message: "must be a JSON object".into(),
+        });
+    } else if holds_nul(metadata) {
+        errors.push(FieldError {
+            field: "metadata",
+            code: "invalid_characters",
+            message: "must not contain NUL characters".into(),
         });
     }
 }

@@ -1,4 +1,4 @@
-//! The storage layer's one error type, classifying driver errors once (unavailable, conflict, not found) for the layers above.
+//! The storage layer's one error type, classifying driver errors once (unavailable, conflict, not found, a value the database refuses) for the layers above.
 
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
@@ -12,6 +12,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("not found")]
     NotFound,
+    /// The database refused a value as given (SQLSTATE class 22, "data exception": a NUL in
+    /// PostgreSQL text, a value out of range…): bad input, not a fault.
+    #[error("invalid value: {0}")]
+    InvalidInput(String),
     /// A migration revision that does not exist, or a move in the wrong direction.
     #[error("{0}")]
     Revision(String),
@@ -19,6 +23,12 @@ pub enum StoreError {
     Io(String),
     #[error("database error: {0}")]
     Database(String),
+}
+
+fn sqlx_is_data_exception(e: &sea_orm::sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|code| code.starts_with("22"))
 }
 
 fn sqlx_is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
@@ -42,6 +52,11 @@ impl From<DbErr> for StoreError {
                 if sqlx_is_unavailable(e) =>
             {
                 StoreError::Unavailable(err.to_string())
+            }
+            DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))
+                if sqlx_is_data_exception(e) =>
+            {
+                StoreError::InvalidInput(err.to_string())
             }
             DbErr::RecordNotFound(_) => StoreError::NotFound,
             _ => StoreError::Database(err.to_string()),
