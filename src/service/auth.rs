@@ -10,7 +10,9 @@ use uuid::Uuid;
 use super::mfa::MFA_LOGIN;
 use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
-use super::{AccountSpec, ServiceError, check_new_account, create_account, password_errors};
+use super::{
+    AccountSpec, ServiceError, audit_after, check_new_account, create_account, password_errors,
+};
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, RefreshSecret};
@@ -47,17 +49,15 @@ impl ClientInfo {
 pub struct Principal {
     pub user_id: Uuid,
     pub session_id: Uuid,
-    /// The user's roles now, highest first.
-    pub roles: Vec<String>,
     pub aal: String,
-    /// The user as it was when this call was authenticated.
+    /// The user, with its roles (highest first), as read when this call was authenticated.
     pub user: UserView,
 }
 
 impl Principal {
     /// The caller's highest built-in role.
     pub fn highest_role(&self) -> Option<Role> {
-        Role::highest(self.roles.iter().map(String::as_str))
+        Role::highest(self.user.roles.iter().map(String::as_str))
     }
 }
 
@@ -159,9 +159,7 @@ impl Auth {
     }
 
     async fn audit(&self, entry: AuditEntry, client: &ClientInfo) {
-        if let Err(e) = audit::record(&self.db, client.stamp(entry)).await {
-            tracing::error!(error = %e, "could not write the audit log");
-        }
+        audit_after(&self.db, client.stamp(entry)).await;
     }
 
     async fn user_view(&self, user: user_rows::Model) -> Result<UserView, ServiceError> {
@@ -476,7 +474,6 @@ impl Auth {
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
-            roles: user.roles.clone(),
             aal: claims.aal,
             user,
         })

@@ -28,20 +28,13 @@ impl Caller {
             Caller::Service(key) => key.scopes.iter().any(|s| s == permission),
         }
     }
-
-    /// The person behind the call, if any.
-    pub fn user(&self) -> Option<&Principal> {
-        match self {
-            Caller::User(who) => Some(who),
-            Caller::Service(_) => None,
-        }
-    }
 }
 
 impl Principal {
     /// Whether any of the caller's current roles carries `permission`.
     pub fn allows(&self, permission: &str) -> bool {
-        self.roles
+        self.user
+            .roles
             .iter()
             .filter_map(|r| Role::parse(r))
             .any(|r| r.allows(permission))

@@ -5,9 +5,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::ServiceError;
 use super::auth::{Auth, ClientInfo, Principal};
 use super::views::TokenPair;
+use super::{ServiceError, audit_after};
 use crate::crypto::envelope::Envelope;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{tokens, totp};
@@ -92,6 +92,11 @@ fn recovery_code() -> String {
         .join("-")
 }
 
+/// What a TOTP secret's envelope is bound to: its user.
+fn sealed_for(user: Uuid) -> String {
+    format!("totp:{user}")
+}
+
 fn now_unix() -> u64 {
     store::now().timestamp().max(0) as u64
 }
@@ -122,8 +127,11 @@ impl Mfa {
             })
     }
 
-    fn context(user: Uuid) -> String {
-        format!("totp:{user}")
+    /// A user's TOTP secret from its envelope (bound to the user, so a copied value fails).
+    fn open_secret(&self, sealed: &str, user: Uuid) -> Result<Vec<u8>, ServiceError> {
+        self.envelope()?
+            .open(sealed, &sealed_for(user))
+            .map_err(|e| ServiceError::Internal(format!("TOTP secret of {user}: {e}")))
     }
 
     async fn user(&self, id: Uuid) -> Result<user_rows::Model, ServiceError> {
@@ -131,18 +139,6 @@ impl Mfa {
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or(ServiceError::NotFound)
-    }
-
-    async fn audit(&self, event: &'static str, user: Uuid, client: &ClientInfo) {
-        let entry = client.stamp(AuditEntry {
-            event,
-            user_id: Some(user),
-            actor_id: Some(user),
-            ..Default::default()
-        });
-        if let Err(e) = audit::record(&self.db, entry).await {
-            tracing::error!(error = %e, "could not write the audit log");
-        }
     }
 
     /// Start TOTP enrolment: a new secret, kept encrypted until a code confirms it.
@@ -157,7 +153,7 @@ impl Mfa {
         let secret = totp::new_secret();
         let (base32, uri, svg) = totp::enrolment(&secret, &self.issuer, &user.email)
             .ok_or_else(|| ServiceError::Internal("could not make a TOTP enrolment".into()))?;
-        let sealed = self.envelope()?.seal(&secret, &Self::context(user.id));
+        let sealed = self.envelope()?.seal(&secret, &sealed_for(user.id));
         store::users::set_mfa_pending(&self.db, user.id, Some(sealed)).await?;
         Ok(TotpEnrollment {
             secret: base32,
@@ -185,10 +181,7 @@ impl Mfa {
             });
         }
         let sealed = user.mfa_pending_secret.clone().ok_or_else(not_pending)?;
-        let secret = self
-            .envelope()?
-            .open(&sealed, &Self::context(user.id))
-            .map_err(|e| ServiceError::Internal(format!("pending TOTP secret: {e}")))?;
+        let secret = self.open_secret(&sealed, user.id)?;
         let step = totp::matching_step(&secret, code, now_unix()).ok_or_else(|| {
             ServiceError::invalid("code", "invalid_mfa_code", "the code is wrong or expired")
         })?;
@@ -285,25 +278,13 @@ impl Mfa {
         if !user.active || !user.mfa_enabled {
             return Err(invalid_mfa_token());
         }
+        let secret = match (&factor, user.mfa_secret.as_deref()) {
+            (SecondFactor::Totp(_), Some(sealed)) => Some(self.open_secret(sealed, user.id)?),
+            _ => None,
+        };
         self.auth.reserve_attempt(user.id).await?;
-        let accepted = match &factor {
-            SecondFactor::Totp(code) => {
-                let secret = user
-                    .mfa_secret
-                    .as_deref()
-                    .ok_or_else(invalid_mfa_token)
-                    .and_then(|s| {
-                        self.envelope()?
-                            .open(s, &Self::context(user.id))
-                            .map_err(|e| ServiceError::Internal(format!("TOTP secret: {e}")))
-                    });
-                let secret = match secret {
-                    Ok(s) => s,
-                    Err(e) => {
-                        store::users::release_login_attempt(&self.db, user.id).await?;
-                        return Err(e);
-                    }
-                };
+        let accepted = match (&factor, secret) {
+            (SecondFactor::Totp(code), Some(secret)) => {
                 match totp::matching_step(&secret, code, now_unix()) {
                     Some(step) => {
                         store::users::accept_totp_step(&self.db, user.id, step as i64).await?
@@ -311,9 +292,10 @@ impl Mfa {
                     None => false,
                 }
             }
-            SecondFactor::RecoveryCode(code) => {
+            (SecondFactor::RecoveryCode(code), _) => {
                 store::recovery_codes::spend(&self.db, user.id, &recovery_hash(code), now).await?
             }
+            (SecondFactor::Totp(_), None) => false,
         };
         if !accepted {
             self.auth
@@ -325,7 +307,13 @@ impl Mfa {
             return Err(invalid_mfa_token());
         }
         if matches!(factor, SecondFactor::RecoveryCode(_)) {
-            self.audit("recovery_code_used", user.id, client).await;
+            let entry = AuditEntry {
+                event: "recovery_code_used",
+                user_id: Some(user.id),
+                actor_id: Some(user.id),
+                ..Default::default()
+            };
+            audit_after(&self.db, client.stamp(entry)).await;
         }
         self.auth.logged_in(user, None, "aal2", client).await
     }

@@ -174,6 +174,17 @@ pub(crate) fn check_name(name: Option<&str>, errors: &mut Vec<FieldError>) -> Op
     name.map(str::to_string)
 }
 
+/// Append `entry` to the audit log outside any transaction, after what it records has happened:
+/// a failure is logged, never returned, so it cannot undo or fail the flow.
+pub(crate) async fn audit_after(
+    db: &sea_orm::DatabaseConnection,
+    entry: crate::store::audit::AuditEntry,
+) {
+    if let Err(e) = crate::store::audit::record(db, entry).await {
+        tracing::error!(error = %e, "could not write the audit log");
+    }
+}
+
 /// A new account's details besides email and password.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct AccountSpec {

@@ -95,6 +95,23 @@ fn parse_roles(names: &[String]) -> Result<Vec<Role>, ServiceError> {
     Ok(roles)
 }
 
+/// The audit row of an admin action by `actor` on user `target`.
+fn admin_action(
+    client: &ClientInfo,
+    actor: &Principal,
+    target: Uuid,
+    event: &'static str,
+    detail: serde_json::Value,
+) -> AuditEntry {
+    client.stamp(AuditEntry {
+        event,
+        user_id: Some(target),
+        actor_id: Some(actor.user_id),
+        detail,
+        ..Default::default()
+    })
+}
+
 fn names(roles: &[Role]) -> Vec<String> {
     roles.iter().map(|r| r.name().to_string()).collect()
 }
@@ -301,15 +318,7 @@ impl Users {
         if disabling {
             revoked = store::sessions::revoke(&txn, id, None, None, "user_disabled").await?;
         }
-        let stamp = |event, detail| {
-            client.stamp(AuditEntry {
-                event,
-                user_id: Some(id),
-                actor_id: Some(actor.user_id),
-                detail,
-                ..Default::default()
-            })
-        };
+        let stamp = |event, detail| admin_action(client, actor, id, event, detail);
         if let Some(new) = &new_roles {
             store::users::replace_roles(&txn, id, &names(new), Some(actor.user_id)).await?;
             let detail = serde_json::json!({"from": names(&current), "to": names(new)});
@@ -373,17 +382,7 @@ impl Users {
                 serde_json::json!({"sessions_revoked": revoked}),
             )
         };
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
-                event,
-                user_id: Some(id),
-                actor_id: Some(actor.user_id),
-                detail,
-                ..Default::default()
-            }),
-        )
-        .await?;
+        audit::record(&txn, admin_action(client, actor, id, event, detail)).await?;
         Self::commit(txn).await
     }
 
@@ -414,12 +413,7 @@ impl Users {
         store::users::unlock(&txn, id).await?;
         audit::record(
             &txn,
-            client.stamp(AuditEntry {
-                event: "user_unlocked",
-                user_id: Some(id),
-                actor_id: Some(actor.user_id),
-                ..Default::default()
-            }),
+            admin_action(client, actor, id, "user_unlocked", serde_json::Value::Null),
         )
         .await?;
         Self::commit(txn).await

@@ -4,7 +4,7 @@ use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
 use super::auth::ClientInfo;
-use super::{ServiceError, password_errors};
+use super::{ServiceError, audit_after, password_errors};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens;
 use crate::domain::email::Email;
@@ -81,14 +81,12 @@ impl Verification {
     }
 
     async fn audit(&self, event: &'static str, user_id: uuid::Uuid, client: &ClientInfo) {
-        let entry = client.stamp(AuditEntry {
+        let entry = AuditEntry {
             event,
             user_id: Some(user_id),
             ..Default::default()
-        });
-        if let Err(e) = audit::record(&self.db, entry).await {
-            tracing::error!(error = %e, "could not write the audit log");
-        }
+        };
+        audit_after(&self.db, client.stamp(entry)).await;
     }
 
     /// The live (not deleted) account with this email, if any.

@@ -53,12 +53,13 @@ pub async fn insert<C: ConnectionTrait>(txn: &C, new: NewUser) -> Result<users::
     .insert(txn)
     .await?;
     for role in &new.roles {
-        grant_in(txn, id, role, None).await?;
+        grant_role(txn, id, role, None).await?;
     }
     Ok(user)
 }
 
-async fn grant_in<C: ConnectionTrait>(
+/// Grant `role` to a user; `false` when it was already granted.
+pub async fn grant_role<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
     role: &str,
@@ -78,16 +79,6 @@ async fn grant_in<C: ConnectionTrait>(
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(e) => Err(e),
     }
-}
-
-/// Grant `role` to a user; `false` when it was already granted.
-pub async fn grant_role(
-    db: &DatabaseConnection,
-    user_id: Uuid,
-    role: &str,
-    granted_by: Option<Uuid>,
-) -> Result<bool, StoreError> {
-    grant_in(db, user_id, role, granted_by).await
 }
 
 /// The account with this lower-cased email, deleted ones included.
@@ -424,7 +415,7 @@ pub async fn replace_roles<C: ConnectionTrait>(
         .await?;
     let held = roles_of(db, &[id]).await?.remove(&id).unwrap_or_default();
     for role in roles.iter().filter(|r| !held.contains(r)) {
-        grant_in(db, id, role, granted_by).await?;
+        grant_role(db, id, role, granted_by).await?;
     }
     Ok(())
 }
