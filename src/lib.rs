@@ -22,9 +22,10 @@ pub mod service;
 pub mod store;
 pub mod telemetry;
 
+pub use crate::domain::permissions::Permission;
 pub use crate::http::extract::{CurrentUser, RequirePermission, RequireRole, perm, tier};
-pub use crate::service::auth::Principal;
 pub use crate::service::caller::{Caller, ServiceKey};
+pub use crate::service::login::Principal;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -36,7 +37,8 @@ use crate::crypto::password::PasswordHasher;
 use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
 use crate::service::api_keys::ApiKeys;
-use crate::service::auth::{Auth, AuthSettings, seconds};
+use crate::service::auth::Auth;
+use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
@@ -108,16 +110,7 @@ impl Gatehouse {
                 return Err(ConfigError::new("JWT_SECRET", "no signing key configured").into());
             }
         };
-        let settings = AuthSettings {
-            issuer: issuer.clone(),
-            access_ttl: seconds(config.jwt.access_token_ttl),
-            refresh_ttl: seconds(config.jwt.refresh_token_ttl),
-            reuse_grace: seconds(config.auth.refresh_reuse_grace),
-            max_attempts: config.auth.max_login_attempts,
-            lockout: seconds(config.auth.lockout),
-            auto_login_on_register: config.auth.auto_login_on_register,
-            require_email_verification: config.auth.require_email_verification,
-        };
+        let settings = AuthSettings::new(&config, &issuer);
         let mailer = mail::Mailer::start(&config.mail)?;
         let verification =
             Verification::new(db.clone(), mailer, hasher.clone(), policy, issuer.clone());
@@ -129,22 +122,20 @@ impl Gatehouse {
             ),
             None => None,
         };
+        let login = Login::new(
+            db.clone(),
+            Arc::new(jwt),
+            crypto::tokens::RefreshSecret::new(&material),
+            settings,
+        );
         let auth = Auth::new(
             db.clone(),
             hasher.clone(),
             policy,
-            Arc::new(jwt),
-            crypto::tokens::RefreshSecret::new(&material),
-            settings,
+            login.clone(),
             verification.clone(),
         );
-        let mfa = Mfa::new(
-            db.clone(),
-            auth.clone(),
-            hasher,
-            envelope,
-            "Gatehouse".into(),
-        );
+        let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
         Ok(Self {
             inner: Arc::new(Inner {
                 config,

@@ -1,11 +1,6 @@
 //! The password policy (length, character classes, not the email), one `Violation` per broken rule so clients can show them all.
 
-/// One broken rule: the stable `code` of the problem document's `errors` entry and a human message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    pub code: &'static str,
-    pub message: String,
-}
+pub use super::Violation;
 
 /// The configured rules.
 #[derive(Debug, Clone, Copy)]

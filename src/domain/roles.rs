@@ -1,4 +1,6 @@
-//! The five built-in roles and their ranks: the single place that says which role is higher.
+//! The five built-in roles and their ranks: the single place that says which role is higher and what each grants.
+
+use super::permissions::Permission;
 
 /// A built-in role, highest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,42 +57,48 @@ impl Role {
         }
     }
 
-    /// What holders of this role may do. `*` is everything. The same names are the scopes a
-    /// service API key can carry (see `API_KEY_SCOPES`).
-    pub fn permissions(self) -> &'static [&'static str] {
+    /// What holders of this role may do; `None` means every permission.
+    fn grants(self) -> Option<&'static [Permission]> {
+        use Permission::*;
         match self {
-            Role::SuperAdmin => &["*"],
-            Role::Admin => &[
-                "users:read",
-                "users:create",
-                "users:manage",
-                "users:unlock",
-                "roles:assign",
-                "audit:read",
-                "sessions:cleanup",
-                "api_keys:manage",
-                "introspect",
-                "billing:manage",
-                "profile:read",
-                "profile:write",
-            ],
-            Role::Moderator => &[
-                "users:read",
-                "users:manage",
-                "roles:assign",
-                "profile:read",
-                "profile:write",
-            ],
-            Role::User => &["profile:read", "profile:write"],
-            Role::Guest => &["profile:read"],
+            Role::SuperAdmin => None,
+            Role::Admin => Some(&[
+                UsersRead,
+                UsersCreate,
+                UsersManage,
+                UsersUnlock,
+                RolesAssign,
+                AuditRead,
+                SessionsCleanup,
+                ApiKeysManage,
+                Introspect,
+                BillingManage,
+                ProfileRead,
+                ProfileWrite,
+            ]),
+            Role::Moderator => Some(&[
+                UsersRead,
+                UsersManage,
+                RolesAssign,
+                ProfileRead,
+                ProfileWrite,
+            ]),
+            Role::User => Some(&[ProfileRead, ProfileWrite]),
+            Role::Guest => Some(&[ProfileRead]),
+        }
+    }
+
+    /// The role's permissions as the catalogue stores and `GET /roles` shows them (`*` is all).
+    pub fn permissions(self) -> Vec<&'static str> {
+        match self.grants() {
+            None => vec![Permission::EVERYTHING],
+            Some(list) => list.iter().map(|p| p.name()).collect(),
         }
     }
 
     /// Whether this role carries `permission`.
-    pub fn allows(self, permission: &str) -> bool {
-        self.permissions()
-            .iter()
-            .any(|p| *p == "*" || *p == permission)
+    pub fn allows(self, permission: Permission) -> bool {
+        self.grants().is_none_or(|list| list.contains(&permission))
     }
 
     /// The highest role among names (unknown names ignored).
@@ -98,15 +106,6 @@ impl Role {
         names.into_iter().filter_map(Role::parse).max()
     }
 }
-
-/// The scopes a service API key may carry: what a service does without a person behind it.
-pub const API_KEY_SCOPES: [&str; 5] = [
-    "introspect",
-    "users:read",
-    "audit:read",
-    "usage:write",
-    "integrations:decrypt",
-];
 
 #[cfg(test)]
 mod tests {
@@ -125,5 +124,18 @@ mod tests {
             Role::highest(["user", "nope", "moderator"]),
             Some(Role::Moderator)
         );
+    }
+
+    #[test]
+    fn super_admin_holds_everything_and_guests_only_read_themselves() {
+        for p in Permission::ALL {
+            assert!(Role::SuperAdmin.allows(p));
+        }
+        assert_eq!(Role::SuperAdmin.permissions(), vec!["*"]);
+        assert!(Role::Guest.allows(Permission::ProfileRead));
+        assert!(!Role::Guest.allows(Permission::ProfileWrite));
+        assert!(Role::Moderator.allows(Permission::UsersRead));
+        assert!(!Role::Moderator.allows(Permission::AuditRead));
+        assert!(!Role::Admin.allows(Permission::UsageWrite));
     }
 }

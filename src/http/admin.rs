@@ -13,9 +13,9 @@ use super::extract::{Client, RequirePermission, RequireRole, perm, tier};
 use super::json::{ApiJson, ApiQuery};
 use super::problem::Problem;
 use crate::Gatehouse;
+use crate::service::accounts;
 use crate::service::views::{ApiKeyView, AuditView, CreatedApiKey, Page};
 use crate::service::{Paging, ServiceError};
-use crate::store::audit::AuditFilter;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,14 +43,14 @@ async fn audit(
     ApiQuery(q): ApiQuery<AuditQuery>,
 ) -> Result<axum::Json<Page<AuditView>>, ServiceError> {
     let paging = Paging::new(q.page, q.per_page)?;
-    let filter = AuditFilter {
+    let query = accounts::AuditQuery {
         user_id: q.user_id,
         actor_id: q.actor_id,
         event: q.event,
         since: q.since,
         until: q.until,
     };
-    Ok(axum::Json(gh.accounts().audit_log(filter, paging).await?))
+    Ok(axum::Json(gh.accounts().audit_log(query, paging).await?))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -32,12 +32,14 @@ use axum::http::request::Parts;
 
 use super::problem::Problem;
 use crate::Gatehouse;
+use crate::domain::client::ClientInfo;
+use crate::domain::permissions::Permission;
 use crate::domain::roles::Role;
 use crate::limits::client_ip::client_ip;
 use crate::service::ServiceError;
 use crate::service::api_keys::ApiKeys;
-use crate::service::auth::{ClientInfo, Principal};
 use crate::service::caller::Caller;
+use crate::service::login::Principal;
 
 fn bearer(parts: &Parts) -> Option<&str> {
     let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -151,58 +153,64 @@ where
     }
 }
 
-/// A permission for [`RequirePermission`].
-pub trait Permission: Send + Sync + 'static {
-    const NAME: &'static str;
+/// A permission as a type, for [`RequirePermission`].
+pub trait PermissionMarker: Send + Sync + 'static {
+    const PERMISSION: Permission;
 }
 
-/// The permissions routes check, for `RequirePermission<perm::UsersRead>` and the like.
+/// The permissions routes check, for `RequirePermission<perm::UsersRead>` and the like: one
+/// marker type per [`Permission`].
 pub mod perm {
-    use super::Permission;
+    use super::{Permission, PermissionMarker};
 
     macro_rules! permissions {
-        ($($name:ident => $value:literal),* $(,)?) => {$(
-            #[doc = concat!("`", $value, "`")]
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("[`Permission::", stringify!($name), "`]")]
             #[derive(Debug, Clone, Copy)]
             pub struct $name;
-            impl Permission for $name {
-                const NAME: &'static str = $value;
+            impl PermissionMarker for $name {
+                const PERMISSION: Permission = Permission::$name;
             }
         )*};
     }
 
     permissions!(
-        UsersRead => "users:read",
-        AuditRead => "audit:read",
-        Introspect => "introspect",
-        UsageWrite => "usage:write",
-        IntegrationsDecrypt => "integrations:decrypt",
+        UsersRead,
+        UsersCreate,
+        UsersManage,
+        UsersUnlock,
+        RolesAssign,
+        AuditRead,
+        SessionsCleanup,
+        ApiKeysManage,
+        Introspect,
+        BillingManage,
+        ProfileRead,
+        ProfileWrite,
+        UsageWrite,
+        IntegrationsDecrypt,
     );
 }
 
 /// A caller (person or service key) holding permission `P`, through a role or as a key scope;
 /// 403 `insufficient_permission` otherwise.
 #[derive(Debug, Clone)]
-pub struct RequirePermission<P: Permission>(pub Caller, pub PhantomData<P>);
+pub struct RequirePermission<P: PermissionMarker>(pub Caller, pub PhantomData<P>);
 
 impl<S, P> FromRequestParts<S> for RequirePermission<P>
 where
     Gatehouse: FromRef<S>,
     S: Send + Sync,
-    P: Permission,
+    P: PermissionMarker,
 {
     type Rejection = Problem;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let caller = Caller::from_request_parts(parts, state).await?;
-        if caller.allows(P::NAME) {
+        if caller.allows(P::PERMISSION) {
             Ok(RequirePermission(caller, PhantomData))
         } else {
-            Err(ServiceError::Forbidden {
-                code: "insufficient_permission",
-                detail: format!("this needs the permission {}", P::NAME),
-            }
-            .into())
+            Err(ServiceError::missing_permission(P::PERMISSION).into())
         }
     }
 }

@@ -1,16 +1,18 @@
 //! `ApiJson<T>`, `ApiQuery<T>` and `JsonOrForm<T>`: input extractors whose every rejection is a problem document with the contract's status.
 
+use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
 use super::problem::Problem;
 
-/// Like `axum::Json`, but malformed JSON and wrong types are 400, a missing content type 415, an oversize body 413.
+/// Like `axum::Json`, but malformed JSON, wrong types and anything but an object at the top are
+/// 400, a missing content type 415, an oversize body 413.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ApiJson<T>(pub T);
 
@@ -22,11 +24,51 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
-            Err(rejection) => Err(problem_for(rejection)),
+        if !json_content_type(req.headers()) {
+            return Err(Problem::for_status(StatusCode::UNSUPPORTED_MEDIA_TYPE));
         }
+        let body = Bytes::from_request(req, state).await.map_err(|e| {
+            let status = e.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                Problem::for_status(status)
+            } else {
+                Problem::new(StatusCode::BAD_REQUEST, "bad_request", e.body_text())
+            }
+        })?;
+        // serde reads a JSON array as a struct's fields in order; every body here is an object.
+        let first = body.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<IgnoredAny>(&body).is_ok()
+        {
+            let detail = "the body must be a JSON object";
+            return Err(Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                detail,
+            ));
+        }
+        axum::Json::<T>::from_bytes(&body)
+            .map(|axum::Json(v)| ApiJson(v))
+            .map_err(problem_for)
     }
+}
+
+/// `application/json` or any `application/*+json`, as `axum::Json` accepts.
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence
+        .strip_prefix("application/")
+        .is_some_and(|sub| sub == "json" || sub.ends_with("+json"))
 }
 
 fn problem_for(rejection: JsonRejection) -> Problem {

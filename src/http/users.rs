@@ -13,10 +13,9 @@ use super::json::{ApiJson, ApiQuery};
 use super::problem::Problem;
 use crate::Gatehouse;
 use crate::service::caller::Caller;
-use crate::service::users::{NewUser, UserPatch};
+use crate::service::users::{NewUser, UserPatch, UserQuery};
 use crate::service::views::{Page, RoleList, UserView};
 use crate::service::{Paging, ServiceError};
-use crate::store::users::ListFilter;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -95,12 +94,12 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<axum::Json<Page<UserView>>, ServiceError> {
     let paging = Paging::new(q.page, q.per_page)?;
-    let filter = ListFilter {
+    let query = UserQuery {
         role: q.role,
         q: q.q,
         active: q.active,
     };
-    Ok(axum::Json(gh.users().list(filter, paging).await?))
+    Ok(axum::Json(gh.users().list(query, paging).await?))
 }
 
 /// Create a user (admin and up).

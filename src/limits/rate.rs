@@ -22,14 +22,18 @@ pub enum Verdict {
     },
 }
 
+/// Over a limit: retry after `retry_after` seconds (at least 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limited {
+    pub retry_after: u64,
+}
+
 impl Verdict {
-    /// `Ok` when allowed, else the 429 the API answers.
-    pub fn into_result(self) -> Result<(), crate::service::ServiceError> {
+    /// `Ok` when allowed, else how long to wait.
+    pub fn into_result(self) -> Result<(), Limited> {
         match self {
             Verdict::Allowed => Ok(()),
-            Verdict::Limited { retry_after } => {
-                Err(crate::service::ServiceError::RateLimited { retry_after })
-            }
+            Verdict::Limited { retry_after } => Err(Limited { retry_after }),
         }
     }
 }

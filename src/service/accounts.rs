@@ -4,10 +4,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use uuid::Uuid;
 
-use super::auth::{ClientInfo, Principal};
+use super::error::{FieldError, ServiceError};
+use super::login::Principal;
+use super::new_account::{AccountSpec, create_account};
+use super::paging::Paging;
 use super::views::{AuditView, Page, RoleList, RoleView};
-use super::{AccountSpec, Paging, ServiceError, create_account};
 use crate::crypto::password::PasswordHasher;
+use crate::domain::client::ClientInfo;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::roles::Role;
@@ -21,6 +24,20 @@ pub enum AdminOutcome {
     Created,
     Promoted,
     AlreadySuperAdmin,
+}
+
+/// Which audit rows `GET /audit` lists.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// The user the event concerns.
+    pub user_id: Option<Uuid>,
+    /// Who acted.
+    pub actor_id: Option<Uuid>,
+    pub event: Option<String>,
+    /// Inclusive.
+    pub since: Option<DateTime<Utc>>,
+    /// Exclusive.
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// A user as the admin CLI lists it.
@@ -78,10 +95,10 @@ impl Accounts {
                 "a password is needed to create the account",
             )
         })?;
-        let errors = super::password_errors(&self.policy, "password", password, email.as_str());
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        ServiceError::check(FieldError::all(
+            "password",
+            self.policy.check(password, Some(email.as_str())),
+        ))?;
         let spec = AccountSpec {
             roles: vec![Role::SuperAdmin.name().to_string()],
             email_verified: true,
@@ -223,9 +240,16 @@ impl Accounts {
     /// One page of the audit log, newest first.
     pub async fn audit_log(
         &self,
-        filter: store::audit::AuditFilter,
+        query: AuditQuery,
         paging: Paging,
     ) -> Result<Page<AuditView>, ServiceError> {
+        let filter = store::audit::AuditFilter {
+            user_id: query.user_id,
+            actor_id: query.actor_id,
+            event: query.event,
+            since: query.since,
+            until: query.until,
+        };
         let (rows, total) =
             store::audit::page(&self.db, &filter, paging.offset(), paging.per_page).await?;
         Ok(Page::new(

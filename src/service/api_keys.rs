@@ -4,12 +4,14 @@ use chrono::{DateTime, Duration, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use super::auth::{ClientInfo, Principal};
 use super::caller::ServiceKey;
+use super::error::{FieldError, ServiceError};
+use super::login::Principal;
+use super::paging::Paging;
 use super::views::{ApiKeyView, CreatedApiKey, Page};
-use super::{FieldError, Paging, ServiceError};
 use crate::crypto::tokens;
-use crate::domain::roles::API_KEY_SCOPES;
+use crate::domain::client::ClientInfo;
+use crate::domain::permissions::Permission;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::api_keys;
 use crate::store::{self, StoreError};
@@ -63,14 +65,19 @@ impl ApiKeys {
         }
         let mut wanted: Vec<String> = Vec::new();
         for scope in scopes {
-            if !API_KEY_SCOPES.contains(&scope.as_str()) {
-                errors.push(FieldError {
-                    field: "scopes",
-                    code: "unknown_scope",
-                    message: format!("{scope:?} is not one of {}", API_KEY_SCOPES.join(", ")),
-                });
-            } else if !wanted.contains(scope) {
-                wanted.push(scope.clone());
+            match Permission::parse_scope(scope) {
+                None => {
+                    let known: Vec<_> = Permission::API_KEY_SCOPES.map(Permission::name).into();
+                    errors.push(FieldError {
+                        field: "scopes",
+                        code: "unknown_scope",
+                        message: format!("{scope:?} is not one of {}", known.join(", ")),
+                    })
+                }
+                Some(p) if !wanted.iter().any(|w| w == p.name()) => {
+                    wanted.push(p.name().to_string())
+                }
+                Some(_) => {}
             }
         }
         if scopes.is_empty() {

@@ -1,78 +1,28 @@
 //! Authentication flows: register, login with race-proof lockout, access tokens checked against live sessions, refresh rotation with reuse detection, logout, sessions, password change.
 
-use std::net::IpAddr;
-use std::sync::Arc;
-
 use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use super::mfa::MFA_LOGIN;
+use super::audit::{Revocation, audit_after, revoke_sessions};
+use super::error::{FieldError, ServiceError};
+use super::login::{Login, Principal, account_state};
+use super::new_account::{AccountSpec, Credentials, create_account};
 use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
-use super::{
-    AccountSpec, ServiceError, audit_after, check_new_account, create_account, password_errors,
-};
-use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
+use crate::crypto::jwt::{Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
-use crate::crypto::tokens::{self, RefreshSecret};
+use crate::crypto::tokens::{self, ParsedRefresh};
+use crate::domain::accounts::may_log_in;
+use crate::domain::client::ClientInfo;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::roles::Role;
-use crate::domain::sessions::{
-    RefreshMiss, SessionState, classify_refresh_miss, retry_after_seconds,
-};
-use crate::store::audit::{self, AuditEntry};
-use crate::store::entities::{sessions as session_rows, users as user_rows};
+use crate::domain::sessions::{RefreshMiss, SessionState, classify_refresh_miss};
+use crate::store::audit::AuditEntry;
+use crate::store::entities::sessions as session_rows;
+use crate::store::one_time_tokens::Purpose;
 use crate::store::{self, StoreError};
-
-/// Where a request came from, as recorded on sessions and audit rows.
-#[derive(Debug, Clone, Default)]
-pub struct ClientInfo {
-    pub ip: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-impl ClientInfo {
-    /// `entry` with this client's IP address and user agent.
-    pub fn stamp(&self, entry: AuditEntry) -> AuditEntry {
-        AuditEntry {
-            ip_address: self.ip.map(|ip| ip.to_string()),
-            user_agent: self.user_agent.clone(),
-            ..entry
-        }
-    }
-}
-
-/// The caller behind a valid access token of a live session.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: Uuid,
-    pub session_id: Uuid,
-    pub aal: String,
-    /// The user, with its roles (highest first), as read when this call was authenticated.
-    pub user: UserView,
-}
-
-impl Principal {
-    /// The caller's highest built-in role.
-    pub fn highest_role(&self) -> Option<Role> {
-        Role::highest(self.user.roles.iter().map(String::as_str))
-    }
-}
-
-/// Settings of the flows, from configuration.
-#[derive(Debug, Clone)]
-pub struct AuthSettings {
-    pub issuer: String,
-    pub access_ttl: Duration,
-    pub refresh_ttl: Duration,
-    pub reuse_grace: Duration,
-    pub max_attempts: u32,
-    pub lockout: Duration,
-    pub auto_login_on_register: bool,
-    pub require_email_verification: bool,
-}
 
 /// What register returns: the user, and a token pair when auto-login is on.
 #[derive(Debug, Clone)]
@@ -86,9 +36,7 @@ pub struct Auth {
     db: DatabaseConnection,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
-    jwt: Arc<JwtKeys>,
-    refresh: RefreshSecret,
-    settings: AuthSettings,
+    login: Login,
     verification: Verification,
 }
 
@@ -138,36 +86,24 @@ impl Auth {
         db: DatabaseConnection,
         hasher: PasswordHasher,
         policy: PasswordPolicy,
-        jwt: Arc<JwtKeys>,
-        refresh: RefreshSecret,
-        settings: AuthSettings,
+        login: Login,
         verification: Verification,
     ) -> Self {
         Self {
             db,
             hasher,
             policy,
-            jwt,
-            refresh,
-            settings,
+            login,
             verification,
         }
     }
 
     pub fn jwt(&self) -> &JwtKeys {
-        &self.jwt
+        self.login.jwt()
     }
 
     async fn audit(&self, entry: AuditEntry, client: &ClientInfo) {
         audit_after(&self.db, client.stamp(entry)).await;
-    }
-
-    async fn user_view(&self, user: user_rows::Model) -> Result<UserView, ServiceError> {
-        let roles = store::users::roles_of(&self.db, &[user.id])
-            .await?
-            .remove(&user.id)
-            .unwrap_or_default();
-        Ok(UserView::new(user, roles))
     }
 
     /// Create an account with the `user` role.
@@ -178,7 +114,7 @@ impl Auth {
         name: Option<&str>,
         client: &ClientInfo,
     ) -> Result<Registered, ServiceError> {
-        let (email, name) = check_new_account(&self.policy, email, password, name)?;
+        let Credentials { email, name } = Credentials::parse(&self.policy, email, password, name)?;
         let spec = AccountSpec {
             name,
             roles: vec![Role::User.name().to_string()],
@@ -191,9 +127,10 @@ impl Auth {
         });
         let user = create_account(&self.db, &self.hasher, &email, password, spec, audit).await?;
         self.verification.send_verification(&user, client).await;
-        if self.settings.auto_login_on_register && !self.settings.require_email_verification {
+        let settings = self.login.settings();
+        if settings.auto_login_on_register && !settings.require_email_verification {
             return Ok(Registered::LoggedIn(
-                self.start_session(user, "aal1", client).await?,
+                self.login.start_session(user, "aal1", client).await?,
             ));
         }
         Ok(Registered::User(UserView::new(
@@ -248,7 +185,7 @@ impl Auth {
             .await;
             return Err(invalid_credentials());
         };
-        self.reserve_attempt(user.id).await?;
+        self.login.reserve_attempt(user.id).await?;
         let verified = match self
             .hasher
             .verify(password.to_string(), user.password_hash.clone())
@@ -256,31 +193,21 @@ impl Auth {
         {
             Ok(v) => v,
             Err(e) => {
-                store::users::release_login_attempt(&self.db, user.id).await?;
+                self.login.release_attempt(user.id).await?;
                 return Err(e.into());
             }
         };
         if !verified.ok {
-            self.attempt_failed(user.id, "login_failed", client).await?;
+            self.login
+                .attempt_failed(user.id, "login_failed", client)
+                .await?;
             return Err(invalid_credentials());
         }
         // The right password on an account that may not log in: not a failure, not a login.
-        let refusal = if !user.active {
-            Some(ServiceError::Forbidden {
-                code: "account_disabled",
-                detail: "this account is disabled".into(),
-            })
-        } else if self.settings.require_email_verification && !user.email_verified {
-            Some(ServiceError::Forbidden {
-                code: "email_not_verified",
-                detail: "verify your email address before logging in".into(),
-            })
-        } else {
-            None
-        };
-        if let Some(refusal) = refusal {
-            store::users::release_login_attempt(&self.db, user.id).await?;
-            return Err(refusal);
+        let require_verified = self.login.settings().require_email_verification;
+        if let Err(refusal) = may_log_in(account_state(&user), require_verified) {
+            self.login.release_attempt(user.id).await?;
+            return Err(refusal.into());
         }
         let new_hash = if verified.needs_rehash {
             self.hasher.hash(password.to_string()).await.ok()
@@ -290,7 +217,7 @@ impl Auth {
         if user.mfa_enabled {
             // Half a login: the password's slot is given back (earlier failures still count) and
             // the code step reserves its own.
-            store::users::release_login_attempt(&self.db, user.id).await?;
+            self.login.release_attempt(user.id).await?;
             if let Some(hash) = new_hash {
                 store::users::set_password(&self.db, user.id, hash).await?;
             }
@@ -298,9 +225,9 @@ impl Auth {
             store::one_time_tokens::issue(
                 &self.db,
                 user.id,
-                MFA_LOGIN,
+                Purpose::MfaLogin,
                 tokens::sha256_hex(&mfa_token),
-                crate::store::now() + MFA_TOKEN_TTL,
+                store::now() + MFA_TOKEN_TTL,
             )
             .await?;
             return Ok(LoginOutcome::MfaRequired(MfaChallenge {
@@ -310,156 +237,8 @@ impl Auth {
             }));
         }
         Ok(LoginOutcome::Tokens(
-            self.logged_in(user, new_hash, "aal1", client).await?,
+            self.login.succeeded(user, new_hash, "aal1", client).await?,
         ))
-    }
-
-    /// A fully authenticated login: clear failures and lock, record it, store an upgraded hash
-    /// if given, and open a session at `aal`.
-    pub(crate) async fn logged_in(
-        &self,
-        user: user_rows::Model,
-        new_hash: Option<String>,
-        aal: &str,
-        client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
-        let now = crate::store::now();
-        store::users::login_succeeded(&self.db, user.id, now, new_hash).await?;
-        let user = user_rows::Model {
-            failed_logins: 0,
-            locked_until: None,
-            last_login_at: Some(now),
-            ..user
-        };
-        let pair = self.start_session(user, aal, client).await?;
-        self.audit(
-            AuditEntry {
-                event: "login_succeeded",
-                user_id: Some(pair.user.id),
-                actor_id: Some(pair.user.id),
-                detail: serde_json::json!({"session_id": pair.session_id, "aal": aal}),
-                ..Default::default()
-            },
-            client,
-        )
-        .await;
-        Ok(pair)
-    }
-
-    /// A reserved attempt failed (wrong password or code): lock the account if that was the
-    /// last allowed one, and audit `event` (and the lock).
-    pub(crate) async fn attempt_failed(
-        &self,
-        user_id: Uuid,
-        event: &'static str,
-        client: &ClientInfo,
-    ) -> Result<(), ServiceError> {
-        let until = crate::store::now() + self.settings.lockout;
-        let locked =
-            store::users::lock_if_exhausted(&self.db, user_id, self.settings.max_attempts, until)
-                .await?;
-        self.audit(
-            AuditEntry {
-                event,
-                user_id: Some(user_id),
-                detail: serde_json::json!({"reason": if event == "login_failed" { "wrong_password" } else { "wrong_code" }}),
-                ..Default::default()
-            },
-            client,
-        )
-        .await;
-        if locked {
-            self.audit(
-                AuditEntry {
-                    event: "account_locked",
-                    user_id: Some(user_id),
-                    detail: serde_json::json!({"until": until}),
-                    ..Default::default()
-                },
-                client,
-            )
-            .await;
-        }
-        Ok(())
-    }
-
-    /// Reserve a login attempt (see DESIGN.md, lockout). When every slot is held by checks still
-    /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
-    pub(crate) async fn reserve_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
-        const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
-        let max = self.settings.max_attempts;
-        for _ in 0..100 {
-            let now = crate::store::now();
-            if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {
-                return Ok(());
-            }
-            let until = store::users::find(&self.db, user_id)
-                .await?
-                .and_then(|u| u.locked_until)
-                .filter(|until| *until > now);
-            if until.is_some() {
-                return Err(ServiceError::Locked {
-                    retry_after: retry_after_seconds(until, now, self.settings.lockout),
-                });
-            }
-            tokio::time::sleep(WAIT).await;
-        }
-        Err(ServiceError::Busy)
-    }
-
-    /// Open a session for an authenticated user and return its first token pair.
-    pub async fn start_session(
-        &self,
-        user: user_rows::Model,
-        aal: &str,
-        client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
-        let session = store::sessions::create(
-            &self.db,
-            store::sessions::NewSession {
-                user_id: user.id,
-                salt: tokens::random_token(32),
-                ip_address: client.ip.map(|ip| ip.to_string()),
-                user_agent: client.user_agent.clone(),
-                aal: aal.to_string(),
-                expires_at: crate::store::now() + self.settings.refresh_ttl,
-            },
-        )
-        .await?;
-        let view = self.user_view(user).await?;
-        self.pair(&session, 0, view)
-    }
-
-    fn pair(
-        &self,
-        session: &session_rows::Model,
-        generation: u64,
-        user: UserView,
-    ) -> Result<TokenPair, ServiceError> {
-        let now = crate::store::now();
-        let claims = Claims {
-            iss: self.settings.issuer.clone(),
-            aud: AUDIENCE.to_string(),
-            sub: user.id,
-            sid: session.id,
-            roles: user.roles.clone(),
-            aal: session.aal.clone(),
-            iat: now.timestamp(),
-            exp: (now + self.settings.access_ttl).timestamp(),
-            jti: Uuid::now_v7(),
-        };
-        let access_token = self
-            .jwt
-            .sign(&claims)
-            .map_err(|e| ServiceError::Internal(format!("signing failed: {e}")))?;
-        Ok(TokenPair {
-            access_token,
-            token_type: "Bearer",
-            expires_in: self.settings.access_ttl.num_seconds() as u64,
-            refresh_token: self.refresh.token(&session.salt, session.id, generation),
-            session_id: session.id,
-            user,
-        })
     }
 
     /// The caller behind an access token, if its session is still live. The user and its roles
@@ -467,7 +246,7 @@ impl Auth {
     /// call whatever the token's `roles` claim says.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
         let (claims, session, user) = self.live_access(access_token).await?;
-        let now = crate::store::now();
+        let now = store::now();
         if now.signed_duration_since(session.last_used_at) > Duration::seconds(60) {
             store::sessions::touch(&self.db, session.id, now).await?;
         }
@@ -484,7 +263,7 @@ impl Auth {
         &self,
         access_token: &str,
     ) -> Result<(Claims, session_rows::Model, UserView), ServiceError> {
-        let claims = self.jwt.verify(access_token).ok_or_else(invalid_token)?;
+        let claims = self.jwt().verify(access_token).ok_or_else(invalid_token)?;
         let (session, user) = tokio::join!(
             store::sessions::find(&self.db, claims.sid),
             store::users::find_with_roles(&self.db, claims.sub)
@@ -492,14 +271,33 @@ impl Auth {
         let session = session?.ok_or_else(invalid_token)?;
         if session.user_id != claims.sub
             || session.revoked_at.is_some()
-            || session.expires_at <= crate::store::now()
+            || session.expires_at <= store::now()
         {
             return Err(invalid_token());
         }
         let (user, roles) = user?
-            .filter(|(u, _)| u.deleted_at.is_none() && u.active)
+            .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
             .ok_or_else(invalid_token)?;
         Ok((claims, session, UserView::new(user, roles)))
+    }
+
+    /// The session a refresh token names, when the token is well formed and its MAC matches
+    /// (whatever its generation): the preamble of refresh and of introspection.
+    async fn presented(
+        &self,
+        refresh_token: &str,
+    ) -> Result<Option<(ParsedRefresh, session_rows::Model)>, ServiceError> {
+        let Some(presented) = tokens::parse_refresh(refresh_token) else {
+            return Ok(None);
+        };
+        let Some(session) = store::sessions::find(&self.db, presented.session).await? else {
+            return Ok(None);
+        };
+        let genuine = self
+            .login
+            .refresh_secret()
+            .verify(&session.salt, &presented);
+        Ok(genuine.then_some((presented, session)))
     }
 
     /// A refresh token's live session, when the token is the session's current one.
@@ -507,76 +305,83 @@ impl Auth {
         &self,
         refresh_token: &str,
     ) -> Result<Option<session_rows::Model>, ServiceError> {
-        let Some(presented) = tokens::parse_refresh(refresh_token) else {
+        let Some((presented, session)) = self.presented(refresh_token).await? else {
             return Ok(None);
         };
-        let Some(session) = store::sessions::find(&self.db, presented.session).await? else {
-            return Ok(None);
-        };
-        let live = self.refresh.verify(&session.salt, &presented)
-            && session.revoked_at.is_none()
-            && session.expires_at > crate::store::now()
+        let live = session.revoked_at.is_none()
+            && session.expires_at > store::now()
             && u64::try_from(session.refresh_generation).ok() == Some(presented.generation);
         Ok(live.then_some(session))
     }
 
-    /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation).
+    /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation). The winner of
+    /// a rotation reads the session once; only a lost race reads it again to classify the miss.
     pub async fn refresh(
         &self,
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let presented = tokens::parse_refresh(refresh_token).ok_or_else(invalid_refresh)?;
-        let session = store::sessions::find(&self.db, presented.session)
+        let (presented, read) = self
+            .presented(refresh_token)
             .await?
             .ok_or_else(invalid_refresh)?;
-        if !self.refresh.verify(&session.salt, &presented) {
-            return Err(invalid_refresh());
+        if u64::try_from(read.refresh_generation).ok() != Some(presented.generation) {
+            // Not the current generation: lost a race or replayed, no rotation to try.
+            return self.refresh_missed(presented, read, client).await;
         }
-        let generation = i64::try_from(presented.generation).map_err(|_| invalid_refresh())?;
-        let now = crate::store::now();
-        let won = store::sessions::rotate(
-            &self.db,
-            session.id,
-            generation,
-            now,
-            now + self.settings.refresh_ttl,
-        )
-        .await?;
-        let session = store::sessions::find(&self.db, session.id)
-            .await?
-            .ok_or_else(invalid_refresh)?;
-        if !won {
-            let state = SessionState {
-                generation: session.refresh_generation as u64,
-                refreshed_at: session.refreshed_at,
-                revoked: session.revoked_at.is_some(),
-                expires_at: session.expires_at,
-            };
-            match classify_refresh_miss(presented.generation, state, now, self.settings.reuse_grace)
-            {
-                RefreshMiss::Dead => return Err(invalid_refresh()),
-                RefreshMiss::Grace => {}
-                RefreshMiss::Replay => {
-                    self.revoke_for_reuse(&session, presented.generation, client)
-                        .await?;
-                    return Err(ServiceError::Unauthorized {
-                        code: "refresh_token_reused",
-                        detail: "this refresh token was already used; the session has been revoked"
-                            .into(),
-                    });
-                }
+        let now = store::now();
+        let expires = now + self.login.settings().refresh_ttl;
+        let Some(session) = store::sessions::rotate(&self.db, &read, now, expires).await? else {
+            let session = store::sessions::find(&self.db, read.id)
+                .await?
+                .ok_or_else(invalid_refresh)?;
+            return self.refresh_missed(presented, session, client).await;
+        };
+        self.next_pair(&session, presented.generation + 1).await
+    }
+
+    /// A refresh that did not win the rotation (`session` as read after it lost): inside the grace window after a parallel
+    /// rotation it still gets a pair; a replay revokes the session; anything else is 401.
+    async fn refresh_missed(
+        &self,
+        presented: ParsedRefresh,
+        session: session_rows::Model,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let state = SessionState {
+            generation: session.refresh_generation as u64,
+            refreshed_at: session.refreshed_at,
+            revoked: session.revoked_at.is_some(),
+            expires_at: session.expires_at,
+        };
+        let grace = self.login.settings().reuse_grace;
+        match classify_refresh_miss(presented.generation, state, store::now(), grace) {
+            RefreshMiss::Dead => Err(invalid_refresh()),
+            RefreshMiss::Grace => self.next_pair(&session, presented.generation + 1).await,
+            RefreshMiss::Replay => {
+                self.revoke_for_reuse(&session, presented.generation, client)
+                    .await?;
+                Err(ServiceError::Unauthorized {
+                    code: "refresh_token_reused",
+                    detail: "this refresh token was already used; the session has been revoked"
+                        .into(),
+                })
             }
         }
+    }
+
+    /// The pair a refresh answers: the user as it is now, the refresh token of `generation`.
+    async fn next_pair(
+        &self,
+        session: &session_rows::Model,
+        generation: u64,
+    ) -> Result<TokenPair, ServiceError> {
         let (user, roles) = store::users::find_with_roles(&self.db, session.user_id)
             .await?
-            .filter(|(u, _)| u.deleted_at.is_none() && u.active)
+            .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
             .ok_or_else(invalid_refresh)?;
-        self.pair(
-            &session,
-            presented.generation + 1,
-            UserView::new(user, roles),
-        )
+        self.login
+            .pair(session, generation, UserView::new(user, roles))
     }
 
     async fn revoke_for_reuse(
@@ -585,18 +390,12 @@ impl Auth {
         generation: u64,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        store::sessions::revoke(
-            &txn,
-            session.user_id,
-            Some(session.id),
-            None,
-            "refresh_token_reused",
-        )
-        .await?;
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
+        let which = Revocation {
+            only: Some(session.id),
+            ..Revocation::all(session.user_id, "refresh_token_reused")
+        };
+        revoke_sessions(&self.db, which, |_| {
+            Some(client.stamp(AuditEntry {
                 event: "refresh_token_reused",
                 user_id: Some(session.user_id),
                 detail: serde_json::json!({
@@ -605,45 +404,43 @@ impl Auth {
                     "current_generation": session.refresh_generation,
                 }),
                 ..Default::default()
-            }),
-        )
+            }))
+        })
         .await?;
-        txn.commit().await.map_err(StoreError::from)?;
         metrics::counter!("gatehouse_refresh_reuse_total").increment(1);
         tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
         Ok(())
     }
 
-    async fn revoke_and_audit(
+    /// End the caller's own sessions (`only` one, or all), audited as `reason` when any ended.
+    async fn end_own_sessions(
         &self,
         who: &Principal,
         only: Option<Uuid>,
-        except: Option<Uuid>,
         reason: &'static str,
         client: &ClientInfo,
     ) -> Result<u64, ServiceError> {
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        let n = store::sessions::revoke(&txn, who.user_id, only, except, reason).await?;
-        if n > 0 {
-            audit::record(
-                &txn,
+        let which = Revocation {
+            only,
+            ..Revocation::all(who.user_id, reason)
+        };
+        revoke_sessions(&self.db, which, |n| {
+            (n > 0).then(|| {
                 client.stamp(AuditEntry {
                     event: reason,
                     user_id: Some(who.user_id),
                     actor_id: Some(who.user_id),
                     detail: serde_json::json!({"sessions": n, "session_id": only.or(Some(who.session_id))}),
                     ..Default::default()
-                }),
-            )
-            .await?;
-        }
-        txn.commit().await.map_err(StoreError::from)?;
-        Ok(n)
+                })
+            })
+        })
+        .await
     }
 
     /// Revoke the caller's current session.
     pub async fn logout(&self, who: &Principal, client: &ClientInfo) -> Result<(), ServiceError> {
-        self.revoke_and_audit(who, Some(who.session_id), None, "logout", client)
+        self.end_own_sessions(who, Some(who.session_id), "logout", client)
             .await?;
         Ok(())
     }
@@ -654,14 +451,14 @@ impl Auth {
         who: &Principal,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
-        self.revoke_and_audit(who, None, None, "logout_all", client)
+        self.end_own_sessions(who, None, "logout_all", client)
             .await?;
         Ok(())
     }
 
     /// The caller's live sessions.
     pub async fn sessions(&self, who: &Principal) -> Result<SessionList, ServiceError> {
-        let rows = store::sessions::list_live(&self.db, who.user_id, crate::store::now()).await?;
+        let rows = store::sessions::list_live(&self.db, who.user_id, store::now()).await?;
         let sessions: Vec<SessionView> = rows
             .into_iter()
             .map(|s| SessionView::new(s, who.session_id))
@@ -680,7 +477,7 @@ impl Auth {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         if self
-            .revoke_and_audit(who, Some(id), None, "session_revoked", client)
+            .end_own_sessions(who, Some(id), "session_revoked", client)
             .await?
             == 0
         {
@@ -700,10 +497,10 @@ impl Auth {
         let user = store::users::find(&self.db, who.user_id)
             .await?
             .ok_or_else(invalid_token)?;
-        let errors = password_errors(&self.policy, "new_password", new_password, &user.email);
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        ServiceError::check(FieldError::all(
+            "new_password",
+            self.policy.check(new_password, Some(&user.email)),
+        ))?;
         let verified = self
             .hasher
             .verify(old_password.to_string(), user.password_hash.clone())
@@ -717,31 +514,21 @@ impl Auth {
         let hash = self.hasher.hash(new_password.to_string()).await?;
         let txn = self.db.begin().await.map_err(StoreError::from)?;
         store::users::set_password(&txn, user.id, hash).await?;
-        let revoked = store::sessions::revoke(
-            &txn,
-            user.id,
-            None,
-            Some(who.session_id),
-            "password_changed",
-        )
-        .await?;
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
+        let which = Revocation {
+            except: Some(who.session_id),
+            ..Revocation::all(user.id, "password_changed")
+        };
+        revoke_sessions(&txn, which, |revoked| {
+            Some(client.stamp(AuditEntry {
                 event: "password_changed",
                 user_id: Some(user.id),
                 actor_id: Some(user.id),
                 detail: serde_json::json!({"sessions_revoked": revoked}),
                 ..Default::default()
-            }),
-        )
+            }))
+        })
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(())
     }
-}
-
-/// Lifetime helper used by start-up code.
-pub fn seconds(d: std::time::Duration) -> Duration {
-    Duration::seconds(d.as_secs() as i64)
 }

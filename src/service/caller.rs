@@ -2,8 +2,8 @@
 
 use uuid::Uuid;
 
-use super::auth::Principal;
-use crate::domain::roles::Role;
+use super::login::Principal;
+use crate::domain::permissions::Permission;
 
 /// A live service API key, as its caller.
 #[derive(Debug, Clone)]
@@ -22,21 +22,10 @@ pub enum Caller {
 
 impl Caller {
     /// Whether the caller holds `permission`: through a role for a person, as a scope for a key.
-    pub fn allows(&self, permission: &str) -> bool {
+    pub fn allows(&self, permission: Permission) -> bool {
         match self {
             Caller::User(who) => who.allows(permission),
-            Caller::Service(key) => key.scopes.iter().any(|s| s == permission),
+            Caller::Service(key) => key.scopes.iter().any(|s| s == permission.name()),
         }
-    }
-}
-
-impl Principal {
-    /// Whether any of the caller's current roles carries `permission`.
-    pub fn allows(&self, permission: &str) -> bool {
-        self.user
-            .roles
-            .iter()
-            .filter_map(|r| Role::parse(r))
-            .any(|r| r.allows(permission))
     }
 }

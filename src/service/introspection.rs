@@ -4,9 +4,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::ServiceError;
 use super::api_keys::ApiKeys;
 use super::auth::Auth;
+use super::error::ServiceError;
 
 /// The RFC 7662 answer: `{"active": false}` alone for anything not live, the claims otherwise.
 #[derive(Debug, Clone, Default, Serialize, ToSchema)]

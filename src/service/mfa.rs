@@ -5,18 +5,19 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::auth::{Auth, ClientInfo, Principal};
+use super::audit::audit_after;
+use super::error::ServiceError;
+use super::login::{Login, Principal, account_state};
 use super::views::TokenPair;
-use super::{ServiceError, audit_after};
 use crate::crypto::envelope::Envelope;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{tokens, totp};
+use crate::domain::accounts::may_log_in;
+use crate::domain::client::ClientInfo;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::users as user_rows;
+use crate::store::one_time_tokens::Purpose;
 use crate::store::{self, StoreError};
-
-/// One-time-token purpose of the login step between password and code.
-pub(crate) const MFA_LOGIN: &str = "mfa_login";
 /// How many recovery codes confirmation hands out.
 const RECOVERY_CODES: usize = 10;
 
@@ -46,7 +47,7 @@ pub enum SecondFactor {
 #[derive(Clone)]
 pub struct Mfa {
     db: DatabaseConnection,
-    auth: Auth,
+    login: Login,
     hasher: PasswordHasher,
     envelope: Option<Envelope>,
     issuer: String,
@@ -104,14 +105,14 @@ fn now_unix() -> u64 {
 impl Mfa {
     pub fn new(
         db: DatabaseConnection,
-        auth: Auth,
+        login: Login,
         hasher: PasswordHasher,
         envelope: Option<Envelope>,
         issuer: String,
     ) -> Self {
         Self {
             db,
-            auth,
+            login,
             hasher,
             envelope,
             issuer,
@@ -265,7 +266,7 @@ impl Mfa {
         let now = store::now();
         let pending = store::one_time_tokens::find_live(
             &self.db,
-            MFA_LOGIN,
+            Purpose::MfaLogin,
             &tokens::sha256_hex(mfa_token),
             now,
         )
@@ -275,14 +276,14 @@ impl Mfa {
             Err(ServiceError::NotFound) => return Err(invalid_mfa_token()),
             other => other?,
         };
-        if !user.active || !user.mfa_enabled {
+        if may_log_in(account_state(&user), false).is_err() || !user.mfa_enabled {
             return Err(invalid_mfa_token());
         }
         let secret = match (&factor, user.mfa_secret.as_deref()) {
             (SecondFactor::Totp(_), Some(sealed)) => Some(self.open_secret(sealed, user.id)?),
             _ => None,
         };
-        self.auth.reserve_attempt(user.id).await?;
+        self.login.reserve_attempt(user.id).await?;
         let accepted = match (&factor, secret) {
             (SecondFactor::Totp(code), Some(secret)) => {
                 match totp::matching_step(&secret, code, now_unix()) {
@@ -298,7 +299,7 @@ impl Mfa {
             (SecondFactor::Totp(_), None) => false,
         };
         if !accepted {
-            self.auth
+            self.login
                 .attempt_failed(user.id, "mfa_failed", client)
                 .await?;
             return Err(invalid_code());
@@ -315,6 +316,6 @@ impl Mfa {
             };
             audit_after(&self.db, client.stamp(entry)).await;
         }
-        self.auth.logged_in(user, None, "aal2", client).await
+        self.login.succeeded(user, None, "aal2", client).await
     }
 }

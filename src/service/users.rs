@@ -3,20 +3,34 @@
 use sea_orm::{DatabaseConnection, DatabaseTransaction, TransactionTrait};
 use uuid::Uuid;
 
-use super::auth::{ClientInfo, Principal};
+use super::audit::{Revocation, revoke_sessions};
 use super::caller::Caller;
+use super::error::{FieldError, ServiceError};
+use super::login::Principal;
+use super::new_account::{AccountSpec, Credentials, create_account};
+use super::paging::Paging;
 use super::views::{Page, UserView};
-use super::{
-    AccountSpec, FieldError, Paging, ServiceError, check_name, check_new_account, create_account,
-};
 use crate::crypto::password::PasswordHasher;
+use crate::domain::client::ClientInfo;
 use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::permissions::Permission;
+use crate::domain::profile::{DisplayName, Metadata};
 use crate::domain::rbac::{self, Decision};
 use crate::domain::roles::Role;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::users as user_rows;
 use crate::store::users::{ListFilter, ProfileChange};
 use crate::store::{self, StoreError};
+
+/// Which accounts `GET /users` lists.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Only holders of this role.
+    pub role: Option<String>,
+    /// Case-insensitive text in email or name.
+    pub q: Option<String>,
+    pub active: Option<bool>,
+}
 
 /// What `POST /users` takes.
 #[derive(Debug, Clone, Default)]
@@ -116,32 +130,14 @@ fn names(roles: &[Role]) -> Vec<String> {
     roles.iter().map(|r| r.name().to_string()).collect()
 }
 
-/// Whether any key or string in `value` holds a NUL, which PostgreSQL's JSON refuses.
-fn holds_nul(value: &serde_json::Value) -> bool {
-    match value {
-        serde_json::Value::String(s) => s.contains('\0'),
-        serde_json::Value::Array(items) => items.iter().any(holds_nul),
-        serde_json::Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
-        _ => false,
-    }
-}
-
-/// Metadata is a JSON object that every backend stores the same.
-fn check_metadata(metadata: &Option<serde_json::Value>, errors: &mut Vec<FieldError>) {
-    let Some(metadata) = metadata else { return };
-    if !metadata.is_object() {
-        errors.push(FieldError {
-            field: "metadata",
-            code: "not_an_object",
-            message: "must be a JSON object".into(),
-        });
-    } else if holds_nul(metadata) {
-        errors.push(FieldError {
-            field: "metadata",
-            code: "invalid_characters",
-            message: "must not contain NUL characters".into(),
-        });
-    }
+/// The metadata of a request, parsed (`None` when absent); a broken rule joins `errors`.
+fn parse_metadata(
+    metadata: Option<serde_json::Value>,
+    errors: &mut Vec<FieldError>,
+) -> Option<Metadata> {
+    Metadata::parse(metadata?)
+        .map_err(|v| errors.push(FieldError::new("metadata", v)))
+        .ok()
 }
 
 impl Users {
@@ -187,12 +183,17 @@ impl Users {
     /// One page of live accounts, oldest first, filtered by role, text and `active`.
     pub async fn list(
         &self,
-        filter: ListFilter,
+        query: UserQuery,
         paging: Paging,
     ) -> Result<Page<UserView>, ServiceError> {
-        if let Some(role) = &filter.role {
+        if let Some(role) = &query.role {
             parse_roles(std::slice::from_ref(role))?;
         }
+        let filter = ListFilter {
+            role: query.role,
+            q: query.q,
+            active: query.active,
+        };
         let (rows, total) =
             store::users::page(&self.db, &filter, paging.offset(), paging.per_page).await?;
         let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
@@ -214,13 +215,11 @@ impl Users {
         new: NewUser,
         client: &ClientInfo,
     ) -> Result<UserView, ServiceError> {
-        let (email, name) =
-            check_new_account(&self.policy, &new.email, &new.password, new.name.as_deref())?;
+        let Credentials { email, name } =
+            Credentials::parse(&self.policy, &new.email, &new.password, new.name.as_deref())?;
         let mut errors = Vec::new();
-        check_metadata(&new.metadata, &mut errors);
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        let metadata = parse_metadata(new.metadata, &mut errors);
+        ServiceError::check(errors)?;
         let roles = match &new.roles {
             Some(names) => parse_roles(names)?,
             None => vec![Role::User],
@@ -230,7 +229,7 @@ impl Users {
             name,
             roles: names(&roles),
             email_verified: new.email_verified,
-            metadata: new.metadata,
+            metadata,
             self_service: false,
         };
         let audit = client.stamp(AuditEntry {
@@ -248,11 +247,8 @@ impl Users {
     pub async fn get(&self, caller: &Caller, id: Uuid) -> Result<UserView, ServiceError> {
         match caller {
             Caller::User(who) => enforce(rbac::read(who.highest_role(), who.user_id == id))?,
-            Caller::Service(_) if !caller.allows("users:read") => {
-                return Err(ServiceError::Forbidden {
-                    code: "insufficient_permission",
-                    detail: "this needs the permission users:read".into(),
-                });
+            Caller::Service(_) if !caller.allows(Permission::UsersRead) => {
+                return Err(ServiceError::missing_permission(Permission::UsersRead));
             }
             Caller::Service(_) => {}
         }
@@ -283,11 +279,14 @@ impl Users {
             enforce(rbac::change_roles(highest, &current, new, is_self))?;
         }
         let mut errors = Vec::new();
-        let name = patch.name.map(|n| check_name(n.as_deref(), &mut errors));
-        check_metadata(&patch.metadata, &mut errors);
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        let name = patch.name.map(|n| {
+            DisplayName::parse(n.as_deref())
+                .map_err(|v| errors.push(FieldError::new("name", v)))
+                .ok()
+                .flatten()
+        });
+        let metadata = parse_metadata(patch.metadata, &mut errors);
+        ServiceError::check(errors)?;
         let disabling = patch.active == Some(false) && user.active;
         let enabling = patch.active == Some(true) && !user.active;
         let drops_super_admin = current.contains(&Role::SuperAdmin)
@@ -299,7 +298,7 @@ impl Users {
         if name.is_some() {
             fields.push("name");
         }
-        if patch.metadata.is_some() {
+        if metadata.is_some() {
             fields.push("metadata");
         }
         let txn = self.db.begin().await.map_err(StoreError::from)?;
@@ -307,8 +306,8 @@ impl Users {
             self.keep_a_super_admin(&txn, id).await?;
         }
         let change = ProfileChange {
-            name,
-            metadata: patch.metadata,
+            name: name.map(|n| n.map(DisplayName::into_string)),
+            metadata: metadata.map(Metadata::into_value),
             active: patch.active,
         };
         if !store::users::update_profile(&txn, id, change).await? {
@@ -316,7 +315,8 @@ impl Users {
         }
         let mut revoked = 0;
         if disabling {
-            revoked = store::sessions::revoke(&txn, id, None, None, "user_disabled").await?;
+            // Recorded below, in the `user_disabled` row with the other changes.
+            revoked = revoke_sessions(&txn, Revocation::all(id, "user_disabled"), |_| None).await?;
         }
         let stamp = |event, detail| admin_action(client, actor, id, event, detail);
         if let Some(new) = &new_roles {
@@ -367,22 +367,22 @@ impl Users {
         if roles.contains(&Role::SuperAdmin) && user.deleted_at.is_none() && user.active {
             self.keep_a_super_admin(&txn, id).await?;
         }
-        let (event, detail) = if purge {
+        if purge {
             if !store::users::purge(&txn, id).await? {
                 return Err(ServiceError::NotFound);
             }
-            ("user_purged", serde_json::json!({"email": user.email}))
+            let detail = serde_json::json!({"email": user.email});
+            audit::record(&txn, admin_action(client, actor, id, "user_purged", detail)).await?;
         } else {
             if !store::users::soft_delete(&txn, id, store::now()).await? {
                 return Err(ServiceError::NotFound);
             }
-            let revoked = store::sessions::revoke(&txn, id, None, None, "user_deleted").await?;
-            (
-                "user_deleted",
-                serde_json::json!({"sessions_revoked": revoked}),
-            )
-        };
-        audit::record(&txn, admin_action(client, actor, id, event, detail)).await?;
+            revoke_sessions(&txn, Revocation::all(id, "user_deleted"), |revoked| {
+                let detail = serde_json::json!({"sessions_revoked": revoked});
+                Some(admin_action(client, actor, id, "user_deleted", detail))
+            })
+            .await?;
+        }
         Self::commit(txn).await
     }
 

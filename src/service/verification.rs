@@ -3,19 +3,20 @@
 use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
-use super::auth::ClientInfo;
-use super::{ServiceError, audit_after, password_errors};
+use super::audit::{Revocation, audit_after, revoke_sessions};
+use super::error::{FieldError, ServiceError};
+use super::login::account_state;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens;
+use crate::domain::accounts::may_log_in;
+use crate::domain::client::ClientInfo;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::mail::{Mailer, templates};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::users as user_rows;
+use crate::store::one_time_tokens::Purpose;
 use crate::store::{self, StoreError};
-
-const VERIFY: &str = "verify_email";
-const RESET: &str = "password_reset";
 
 /// How long links work, and how often a verification mail may be sent again.
 const VERIFY_TTL: Duration = Duration::hours(24);
@@ -63,7 +64,7 @@ impl Verification {
         let issued = store::one_time_tokens::issue(
             &self.db,
             user.id,
-            VERIFY,
+            Purpose::VerifyEmail,
             tokens::sha256_hex(&token),
             expires,
         )
@@ -93,7 +94,7 @@ impl Verification {
     async fn account(&self, email: &str) -> Option<user_rows::Model> {
         let email = Email::parse(email).ok()?;
         match store::users::find_by_email(&self.db, email.key()).await {
-            Ok(user) => user.filter(|u| u.deleted_at.is_none() && u.active),
+            Ok(user) => user.filter(|u| may_log_in(account_state(u), false).is_ok()),
             Err(e) => {
                 tracing::error!(error = %e, "account lookup failed");
                 None
@@ -104,10 +105,14 @@ impl Verification {
     /// Confirm an email address with a verification link's token.
     pub async fn verify_email(&self, token: &str, client: &ClientInfo) -> Result<(), ServiceError> {
         let now = store::now();
-        let found =
-            store::one_time_tokens::find_live(&self.db, VERIFY, &tokens::sha256_hex(token), now)
-                .await?
-                .ok_or_else(invalid_link)?;
+        let found = store::one_time_tokens::find_live(
+            &self.db,
+            Purpose::VerifyEmail,
+            &tokens::sha256_hex(token),
+            now,
+        )
+        .await?
+        .ok_or_else(invalid_link)?;
         let txn = self.db.begin().await.map_err(StoreError::from)?;
         if !store::one_time_tokens::spend(&txn, found.id, now).await? {
             return Err(invalid_link());
@@ -138,7 +143,8 @@ impl Verification {
             if user.email_verified {
                 return;
             }
-            match store::one_time_tokens::last_issued(&this.db, user.id, VERIFY).await {
+            match store::one_time_tokens::last_issued(&this.db, user.id, Purpose::VerifyEmail).await
+            {
                 Ok(Some(at)) if store::now() - at < RESEND_EVERY => {}
                 Ok(_) => this.send_verification(&user, &client).await,
                 Err(e) => tracing::error!(error = %e, "could not check earlier links"),
@@ -158,7 +164,7 @@ impl Verification {
             let issued = store::one_time_tokens::issue(
                 &this.db,
                 user.id,
-                RESET,
+                Purpose::PasswordReset,
                 tokens::sha256_hex(&token),
                 store::now() + RESET_TTL,
             )
@@ -186,38 +192,41 @@ impl Verification {
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let now = store::now();
-        let found =
-            store::one_time_tokens::find_live(&self.db, RESET, &tokens::sha256_hex(token), now)
-                .await?
-                .ok_or_else(invalid_link)?;
+        let found = store::one_time_tokens::find_live(
+            &self.db,
+            Purpose::PasswordReset,
+            &tokens::sha256_hex(token),
+            now,
+        )
+        .await?
+        .ok_or_else(invalid_link)?;
         let user = store::users::find(&self.db, found.user_id)
             .await?
             .filter(|u| u.deleted_at.is_none())
             .ok_or_else(invalid_link)?;
-        let errors = password_errors(&self.policy, "new_password", new_password, &user.email);
-        if !errors.is_empty() {
-            return Err(ServiceError::Validation(errors));
-        }
+        ServiceError::check(FieldError::all(
+            "new_password",
+            self.policy.check(new_password, Some(&user.email)),
+        ))?;
         let hash = self.hasher.hash(new_password.to_string()).await?;
         let txn = self.db.begin().await.map_err(StoreError::from)?;
         if !store::one_time_tokens::spend(&txn, found.id, now).await? {
             return Err(invalid_link());
         }
-        store::one_time_tokens::spend_all(&txn, user.id, RESET, now).await?;
+        store::one_time_tokens::spend_all(&txn, user.id, Purpose::PasswordReset, now).await?;
         store::users::set_password(&txn, user.id, hash).await?;
         store::users::unlock(&txn, user.id).await?;
         store::users::mark_verified(&txn, user.id, now).await?;
-        let revoked = store::sessions::revoke(&txn, user.id, None, None, "password_reset").await?;
-        audit::record(
-            &txn,
-            client.stamp(AuditEntry {
+        let which = Revocation::all(user.id, "password_reset");
+        revoke_sessions(&txn, which, |revoked| {
+            Some(client.stamp(AuditEntry {
                 event: "password_reset",
                 user_id: Some(user.id),
                 actor_id: Some(user.id),
                 detail: serde_json::json!({"sessions_revoked": revoked}),
                 ..Default::default()
-            }),
-        )
+            }))
+        })
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(())

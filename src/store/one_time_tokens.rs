@@ -10,18 +10,39 @@ use uuid::Uuid;
 use super::StoreError;
 use super::entities::one_time_tokens;
 
+/// What a single-use secret is for: the one list of purposes, as stored in `purpose`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// The link of a verification mail.
+    VerifyEmail,
+    /// The link of a password-reset mail.
+    PasswordReset,
+    /// The `mfa_token` between a right password and the second factor.
+    MfaLogin,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::VerifyEmail => "verify_email",
+            Purpose::PasswordReset => "password_reset",
+            Purpose::MfaLogin => "mfa_login",
+        }
+    }
+}
+
 /// Store a new token's hash for `user_id` and `purpose`, valid until `expires_at`.
 pub async fn issue<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    purpose: &str,
+    purpose: Purpose,
     token_hash: String,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     one_time_tokens::ActiveModel {
         id: Set(Uuid::now_v7()),
         user_id: Set(user_id),
-        purpose: Set(purpose.to_string()),
+        purpose: Set(purpose.as_str().to_string()),
         token_hash: Set(token_hash),
         created_at: Set(crate::store::now()),
         expires_at: Set(expires_at),
@@ -35,13 +56,13 @@ pub async fn issue<C: ConnectionTrait>(
 /// The unspent, unexpired token with this hash and purpose.
 pub async fn find_live<C: ConnectionTrait>(
     db: &C,
-    purpose: &str,
+    purpose: Purpose,
     token_hash: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<one_time_tokens::Model>, StoreError> {
     Ok(one_time_tokens::Entity::find()
         .filter(one_time_tokens::Column::TokenHash.eq(token_hash))
-        .filter(one_time_tokens::Column::Purpose.eq(purpose))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
         .filter(one_time_tokens::Column::UsedAt.is_null())
         .filter(one_time_tokens::Column::ExpiresAt.gt(now))
         .one(db)
@@ -68,13 +89,13 @@ pub async fn spend<C: ConnectionTrait>(
 pub async fn spend_all<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    purpose: &str,
+    purpose: Purpose,
     now: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
     let res = one_time_tokens::Entity::update_many()
         .col_expr(one_time_tokens::Column::UsedAt, Expr::value(now))
         .filter(one_time_tokens::Column::UserId.eq(user_id))
-        .filter(one_time_tokens::Column::Purpose.eq(purpose))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
         .filter(one_time_tokens::Column::UsedAt.is_null())
         .exec(db)
         .await?;
@@ -85,11 +106,11 @@ pub async fn spend_all<C: ConnectionTrait>(
 pub async fn last_issued<C: ConnectionTrait>(
     db: &C,
     user_id: Uuid,
-    purpose: &str,
+    purpose: Purpose,
 ) -> Result<Option<DateTime<Utc>>, StoreError> {
     Ok(one_time_tokens::Entity::find()
         .filter(one_time_tokens::Column::UserId.eq(user_id))
-        .filter(one_time_tokens::Column::Purpose.eq(purpose))
+        .filter(one_time_tokens::Column::Purpose.eq(purpose.as_str()))
         .order_by_desc(one_time_tokens::Column::CreatedAt)
         .one(db)
         .await?

@@ -11,7 +11,7 @@ pub struct RoleDef {
     pub name: &'static str,
     pub rank: i32,
     pub description: &'static str,
-    pub permissions: &'static [&'static str],
+    pub permissions: Vec<&'static str>,
 }
 
 /// Insert missing roles and bring changed ones up to date, in one transaction. Returns (created, updated).

@@ -107,14 +107,15 @@ pub async fn find<C: ConnectionTrait>(
     Ok(sessions::Entity::find_by_id(id).one(db).await?)
 }
 
-/// Move a live session from `generation` to the next one; `true` only for the one caller that did.
+/// Move a live session from the generation `session` was read at to the next one. The rotated
+/// session for the one caller that did, `None` for every other.
 pub async fn rotate<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
-    generation: i64,
+    session: &sessions::Model,
     now: DateTime<Utc>,
     expires_at: DateTime<Utc>,
-) -> Result<bool, StoreError> {
+) -> Result<Option<sessions::Model>, StoreError> {
+    let generation = session.refresh_generation;
     let res = sessions::Entity::update_many()
         .col_expr(
             sessions::Column::RefreshGeneration,
@@ -123,13 +124,19 @@ pub async fn rotate<C: ConnectionTrait>(
         .col_expr(sessions::Column::RefreshedAt, Expr::value(now))
         .col_expr(sessions::Column::LastUsedAt, Expr::value(now))
         .col_expr(sessions::Column::ExpiresAt, Expr::value(expires_at))
-        .filter(sessions::Column::Id.eq(id))
+        .filter(sessions::Column::Id.eq(session.id))
         .filter(sessions::Column::RefreshGeneration.eq(generation))
         .filter(sessions::Column::RevokedAt.is_null())
         .filter(sessions::Column::ExpiresAt.gt(now))
         .exec(db)
         .await?;
-    Ok(res.rows_affected == 1)
+    Ok((res.rows_affected == 1).then(|| sessions::Model {
+        refresh_generation: generation + 1,
+        refreshed_at: Some(now),
+        last_used_at: now,
+        expires_at,
+        ..session.clone()
+    }))
 }
 
 /// Record use at most once a minute per session.

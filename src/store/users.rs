@@ -219,13 +219,14 @@ pub async fn lock_if_exhausted<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// After a successful check: clear failures and lock, record the login, and store an upgraded hash if given.
+/// After a successful check: clear failures and lock, record the login, and store an upgraded
+/// hash if given. Returns the user as it now is.
 pub async fn login_succeeded<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    user: users::Model,
     now: DateTime<Utc>,
     new_hash: Option<String>,
-) -> Result<(), StoreError> {
+) -> Result<users::Model, StoreError> {
     let mut update = users::Entity::update_many()
         .col_expr(users::Column::FailedLogins, Expr::value(0))
         .col_expr(
@@ -233,11 +234,20 @@ pub async fn login_succeeded<C: ConnectionTrait>(
             Expr::value(Option::<DateTime<Utc>>::None),
         )
         .col_expr(users::Column::LastLoginAt, Expr::value(now));
-    if let Some(hash) = new_hash {
-        update = update.col_expr(users::Column::PasswordHash, Expr::value(hash));
+    if let Some(hash) = &new_hash {
+        update = update.col_expr(users::Column::PasswordHash, Expr::value(hash.clone()));
     }
-    update.filter(users::Column::Id.eq(id)).exec(db).await?;
-    Ok(())
+    update
+        .filter(users::Column::Id.eq(user.id))
+        .exec(db)
+        .await?;
+    Ok(users::Model {
+        failed_logins: 0,
+        locked_until: None,
+        last_login_at: Some(now),
+        password_hash: new_hash.or(user.password_hash),
+        ..user
+    })
 }
 
 /// Replace the password hash.

@@ -1,0 +1,288 @@
+//! Signing in, shared by every way of proving who you are (a password, a second factor): attempt reservation and lockout, a login's success, opening a session and minting its token pair, and the `Principal` a token stands for.
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use sea_orm::DatabaseConnection;
+use uuid::Uuid;
+
+use super::audit::audit_after;
+use super::error::ServiceError;
+use super::views::{TokenPair, UserView};
+use crate::config::Config;
+use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
+use crate::crypto::tokens::{self, RefreshSecret};
+use crate::domain::accounts::{AccountState, Refusal};
+use crate::domain::client::ClientInfo;
+use crate::domain::permissions::Permission;
+use crate::domain::roles::Role;
+use crate::domain::sessions::retry_after_seconds;
+use crate::store;
+use crate::store::audit::AuditEntry;
+use crate::store::entities::{sessions as session_rows, users as user_rows};
+
+/// The caller behind a valid access token of a live session.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: Uuid,
+    pub session_id: Uuid,
+    pub aal: String,
+    /// The user, with its roles (highest first), as read when this call was authenticated.
+    pub user: UserView,
+}
+
+impl Principal {
+    /// The caller's highest built-in role.
+    pub fn highest_role(&self) -> Option<Role> {
+        Role::highest(self.user.roles.iter().map(String::as_str))
+    }
+
+    /// Whether any of the caller's current roles carries `permission`.
+    pub fn allows(&self, permission: Permission) -> bool {
+        self.user
+            .roles
+            .iter()
+            .filter_map(|r| Role::parse(r))
+            .any(|r| r.allows(permission))
+    }
+}
+
+/// What `domain::accounts::may_log_in` needs to know of a user row.
+pub(crate) fn account_state(user: &user_rows::Model) -> AccountState {
+    AccountState {
+        active: user.active,
+        deleted: user.deleted_at.is_some(),
+        email_verified: user.email_verified,
+    }
+}
+
+impl From<Refusal> for ServiceError {
+    fn from(refusal: Refusal) -> Self {
+        match refusal {
+            Refusal::Deleted => ServiceError::Unauthorized {
+                code: "invalid_credentials",
+                detail: "the email or password is wrong".into(),
+            },
+            Refusal::Disabled => ServiceError::Forbidden {
+                code: "account_disabled",
+                detail: "this account is disabled".into(),
+            },
+            Refusal::EmailNotVerified => ServiceError::Forbidden {
+                code: "email_not_verified",
+                detail: "verify your email address before logging in".into(),
+            },
+        }
+    }
+}
+
+/// Settings of the flows, from configuration.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    pub issuer: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    pub reuse_grace: Duration,
+    pub max_attempts: u32,
+    pub lockout: Duration,
+    pub auto_login_on_register: bool,
+    pub require_email_verification: bool,
+}
+
+impl AuthSettings {
+    pub fn new(config: &Config, issuer: &str) -> Self {
+        let seconds = |d: std::time::Duration| Duration::seconds(d.as_secs() as i64);
+        Self {
+            issuer: issuer.to_string(),
+            access_ttl: seconds(config.jwt.access_token_ttl),
+            refresh_ttl: seconds(config.jwt.refresh_token_ttl),
+            reuse_grace: seconds(config.auth.refresh_reuse_grace),
+            max_attempts: config.auth.max_login_attempts,
+            lockout: seconds(config.auth.lockout),
+            auto_login_on_register: config.auth.auto_login_on_register,
+            require_email_verification: config.auth.require_email_verification,
+        }
+    }
+}
+
+/// The sign-in mechanics every flow that authenticates a person shares. Cheap to clone.
+#[derive(Clone)]
+pub struct Login {
+    db: DatabaseConnection,
+    jwt: Arc<JwtKeys>,
+    refresh: RefreshSecret,
+    settings: AuthSettings,
+}
+
+impl Login {
+    pub fn new(
+        db: DatabaseConnection,
+        jwt: Arc<JwtKeys>,
+        refresh: RefreshSecret,
+        settings: AuthSettings,
+    ) -> Self {
+        Self {
+            db,
+            jwt,
+            refresh,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &AuthSettings {
+        &self.settings
+    }
+
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    pub(crate) fn refresh_secret(&self) -> &RefreshSecret {
+        &self.refresh
+    }
+
+    /// Reserve a login attempt (see DESIGN.md, lockout). When every slot is held by checks still
+    /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
+    pub async fn reserve_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
+        const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+        let max = self.settings.max_attempts;
+        for _ in 0..100 {
+            let now = store::now();
+            if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {
+                return Ok(());
+            }
+            let until = store::users::find(&self.db, user_id)
+                .await?
+                .and_then(|u| u.locked_until)
+                .filter(|until| *until > now);
+            if until.is_some() {
+                return Err(ServiceError::Locked {
+                    retry_after: retry_after_seconds(until, now, self.settings.lockout),
+                });
+            }
+            tokio::time::sleep(WAIT).await;
+        }
+        Err(ServiceError::Busy)
+    }
+
+    /// Give a reserved attempt back: the check ended without a verdict on the credentials.
+    pub async fn release_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
+        Ok(store::users::release_login_attempt(&self.db, user_id).await?)
+    }
+
+    /// A reserved attempt failed (wrong password or code): lock the account if that was the
+    /// last allowed one, and audit `event` (and the lock).
+    pub async fn attempt_failed(
+        &self,
+        user_id: Uuid,
+        event: &'static str,
+        client: &ClientInfo,
+    ) -> Result<(), ServiceError> {
+        let until = store::now() + self.settings.lockout;
+        let locked =
+            store::users::lock_if_exhausted(&self.db, user_id, self.settings.max_attempts, until)
+                .await?;
+        let reason = if event == "login_failed" {
+            "wrong_password"
+        } else {
+            "wrong_code"
+        };
+        let entry = AuditEntry {
+            event,
+            user_id: Some(user_id),
+            detail: serde_json::json!({ "reason": reason }),
+            ..Default::default()
+        };
+        audit_after(&self.db, client.stamp(entry)).await;
+        if locked {
+            let entry = AuditEntry {
+                event: "account_locked",
+                user_id: Some(user_id),
+                detail: serde_json::json!({"until": until}),
+                ..Default::default()
+            };
+            audit_after(&self.db, client.stamp(entry)).await;
+        }
+        Ok(())
+    }
+
+    /// A fully authenticated login: clear failures and lock, record it, store an upgraded hash
+    /// if given, and open a session at `aal`.
+    pub async fn succeeded(
+        &self,
+        user: user_rows::Model,
+        new_hash: Option<String>,
+        aal: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let user = store::users::login_succeeded(&self.db, user, store::now(), new_hash).await?;
+        let pair = self.start_session(user, aal, client).await?;
+        let entry = AuditEntry {
+            event: "login_succeeded",
+            user_id: Some(pair.user.id),
+            actor_id: Some(pair.user.id),
+            detail: serde_json::json!({"session_id": pair.session_id, "aal": aal}),
+            ..Default::default()
+        };
+        audit_after(&self.db, client.stamp(entry)).await;
+        Ok(pair)
+    }
+
+    /// Open a session for an authenticated user and return its first token pair.
+    pub async fn start_session(
+        &self,
+        user: user_rows::Model,
+        aal: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let session = store::sessions::create(
+            &self.db,
+            store::sessions::NewSession {
+                user_id: user.id,
+                salt: tokens::random_token(32),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                aal: aal.to_string(),
+                expires_at: store::now() + self.settings.refresh_ttl,
+            },
+        )
+        .await?;
+        let roles = store::users::roles_of(&self.db, &[user.id])
+            .await?
+            .remove(&user.id)
+            .unwrap_or_default();
+        self.pair(&session, 0, UserView::new(user, roles))
+    }
+
+    /// An access token for `session` and the refresh token of its `generation`.
+    pub fn pair(
+        &self,
+        session: &session_rows::Model,
+        generation: u64,
+        user: UserView,
+    ) -> Result<TokenPair, ServiceError> {
+        let now = store::now();
+        let claims = Claims {
+            iss: self.settings.issuer.clone(),
+            aud: AUDIENCE.to_string(),
+            sub: user.id,
+            sid: session.id,
+            roles: user.roles.clone(),
+            aal: session.aal.clone(),
+            iat: now.timestamp(),
+            exp: (now + self.settings.access_ttl).timestamp(),
+            jti: Uuid::now_v7(),
+        };
+        let access_token = self
+            .jwt
+            .sign(&claims)
+            .map_err(|e| ServiceError::Internal(format!("signing failed: {e}")))?;
+        Ok(TokenPair {
+            access_token,
+            token_type: "Bearer",
+            expires_in: self.settings.access_ttl.num_seconds() as u64,
+            refresh_token: self.refresh.token(&session.salt, session.id, generation),
+            session_id: session.id,
+            user,
+        })
+    }
+}
