@@ -2,43 +2,64 @@
 
 use std::fmt;
 
-/// One thing a caller may be allowed to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Permission {
-    UsersRead,
-    UsersCreate,
-    UsersManage,
-    UsersUnlock,
-    RolesAssign,
-    AuditRead,
-    SessionsCleanup,
-    ApiKeysManage,
-    Introspect,
-    BillingManage,
-    ProfileRead,
-    ProfileWrite,
-    UsageWrite,
-    IntegrationsDecrypt,
+/// Declares every permission once: the enum, its `ALL` list, each name, and a marker type
+/// per permission in [`perm`] for `RequirePermission<perm::X>`.
+macro_rules! permissions {
+    ($($variant:ident => $name:literal),* $(,)?) => {
+        /// One thing a caller may be allowed to do.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Permission {
+            $($variant,)*
+        }
+
+        impl Permission {
+            pub const ALL: &'static [Permission] = &[$(Permission::$variant,)*];
+
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Permission::$variant => $name,)*
+                }
+            }
+        }
+
+        /// The permissions as types, for `RequirePermission<perm::UsersRead>` and the like.
+        pub mod perm {
+            use super::{Permission, PermissionMarker};
+            $(
+                #[doc = concat!("`", $name, "`")]
+                #[derive(Debug, Clone, Copy)]
+                pub struct $variant;
+                impl PermissionMarker for $variant {
+                    const PERMISSION: Permission = Permission::$variant;
+                }
+            )*
+        }
+    };
+}
+
+permissions!(
+    UsersRead => "users:read",
+    UsersCreate => "users:create",
+    UsersManage => "users:manage",
+    UsersUnlock => "users:unlock",
+    RolesAssign => "roles:assign",
+    AuditRead => "audit:read",
+    SessionsCleanup => "sessions:cleanup",
+    ApiKeysManage => "api_keys:manage",
+    Introspect => "introspect",
+    BillingManage => "billing:manage",
+    ProfileRead => "profile:read",
+    ProfileWrite => "profile:write",
+    UsageWrite => "usage:write",
+    IntegrationsDecrypt => "integrations:decrypt",
+);
+
+/// A permission as a type, for `RequirePermission<P>`.
+pub trait PermissionMarker: Send + Sync + 'static {
+    const PERMISSION: Permission;
 }
 
 impl Permission {
-    pub const ALL: [Permission; 14] = [
-        Permission::UsersRead,
-        Permission::UsersCreate,
-        Permission::UsersManage,
-        Permission::UsersUnlock,
-        Permission::RolesAssign,
-        Permission::AuditRead,
-        Permission::SessionsCleanup,
-        Permission::ApiKeysManage,
-        Permission::Introspect,
-        Permission::BillingManage,
-        Permission::ProfileRead,
-        Permission::ProfileWrite,
-        Permission::UsageWrite,
-        Permission::IntegrationsDecrypt,
-    ];
-
     /// The scopes a service API key may carry: what a service does without a person behind it.
     pub const API_KEY_SCOPES: [Permission; 5] = [
         Permission::Introspect,
@@ -51,27 +72,8 @@ impl Permission {
     /// The catalogue's spelling of "every permission" (super_admin's grant).
     pub const EVERYTHING: &'static str = "*";
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Permission::UsersRead => "users:read",
-            Permission::UsersCreate => "users:create",
-            Permission::UsersManage => "users:manage",
-            Permission::UsersUnlock => "users:unlock",
-            Permission::RolesAssign => "roles:assign",
-            Permission::AuditRead => "audit:read",
-            Permission::SessionsCleanup => "sessions:cleanup",
-            Permission::ApiKeysManage => "api_keys:manage",
-            Permission::Introspect => "introspect",
-            Permission::BillingManage => "billing:manage",
-            Permission::ProfileRead => "profile:read",
-            Permission::ProfileWrite => "profile:write",
-            Permission::UsageWrite => "usage:write",
-            Permission::IntegrationsDecrypt => "integrations:decrypt",
-        }
-    }
-
     pub fn parse(name: &str) -> Option<Permission> {
-        Permission::ALL.into_iter().find(|p| p.name() == name)
+        Permission::ALL.iter().copied().find(|p| p.name() == name)
     }
 
     /// A scope a service API key may carry.
@@ -94,7 +96,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_distinct() {
-        for p in Permission::ALL {
+        for &p in Permission::ALL {
             assert_eq!(Permission::parse(p.name()), Some(p));
         }
         let mut names: Vec<_> = Permission::ALL.iter().map(|p| p.name()).collect();

@@ -128,7 +128,7 @@ mod tests {
 
     #[test]
     fn super_admin_holds_everything_and_guests_only_read_themselves() {
-        for p in Permission::ALL {
+        for &p in Permission::ALL {
             assert!(Role::SuperAdmin.allows(p));
         }
         assert_eq!(Role::SuperAdmin.permissions(), vec!["*"]);

@@ -33,7 +33,7 @@ use axum::http::request::Parts;
 use super::problem::Problem;
 use crate::Gatehouse;
 use crate::domain::client::ClientInfo;
-use crate::domain::permissions::Permission;
+pub use crate::domain::permissions::{PermissionMarker, perm};
 use crate::domain::roles::Role;
 use crate::limits::client_ip::client_ip;
 use crate::service::ServiceError;
@@ -151,45 +151,6 @@ where
             .into())
         }
     }
-}
-
-/// A permission as a type, for [`RequirePermission`].
-pub trait PermissionMarker: Send + Sync + 'static {
-    const PERMISSION: Permission;
-}
-
-/// The permissions routes check, for `RequirePermission<perm::UsersRead>` and the like: one
-/// marker type per [`Permission`].
-pub mod perm {
-    use super::{Permission, PermissionMarker};
-
-    macro_rules! permissions {
-        ($($name:ident),* $(,)?) => {$(
-            #[doc = concat!("[`Permission::", stringify!($name), "`]")]
-            #[derive(Debug, Clone, Copy)]
-            pub struct $name;
-            impl PermissionMarker for $name {
-                const PERMISSION: Permission = Permission::$name;
-            }
-        )*};
-    }
-
-    permissions!(
-        UsersRead,
-        UsersCreate,
-        UsersManage,
-        UsersUnlock,
-        RolesAssign,
-        AuditRead,
-        SessionsCleanup,
-        ApiKeysManage,
-        Introspect,
-        BillingManage,
-        ProfileRead,
-        ProfileWrite,
-        UsageWrite,
-        IntegrationsDecrypt,
-    );
 }
 
 /// A caller (person or service key) holding permission `P`, through a role or as a key scope;
