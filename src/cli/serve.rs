@@ -11,6 +11,12 @@ pub async fn run(config: Config, no_migrate: bool) -> Result<(), Error> {
         tracing::info!(applied, "migrations up to date");
     }
     gh.bootstrap().await?;
+    let oauth = &gh.config().oauth;
+    if oauth.enabled || oauth.google_client_id.is_some() || oauth.github_client_id.is_some() {
+        tracing::warn!(
+            "OAUTH_ENABLED, GOOGLE_CLIENT_ID or GITHUB_CLIENT_ID is set, but OAuth login is not built yet: no OAuth route is served"
+        );
+    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;

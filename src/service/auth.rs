@@ -314,7 +314,7 @@ impl Auth {
         Ok(live.then_some(session))
     }
 
-    /// Spend a refresh token for the next pair (see DESIGN.md, refresh rotation). The winner of
+    /// Spend a refresh token for the next pair (docs/api.md, refresh rules). The winner of
     /// a rotation reads the session once; only a lost race reads it again to classify the miss.
     pub async fn refresh(
         &self,

@@ -140,7 +140,7 @@ impl Login {
         &self.refresh
     }
 
-    /// Reserve a login attempt (see DESIGN.md, lockout). When every slot is held by checks still
+    /// Reserve a login attempt (docs/api.md, lockout under parallel logins). When every slot is held by checks still
     /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
     pub async fn reserve_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
         const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
