@@ -122,12 +122,7 @@ impl Gatehouse {
             ),
             None => None,
         };
-        let login = Login::new(
-            db.clone(),
-            Arc::new(jwt),
-            crypto::tokens::RefreshSecret::new(&material),
-            settings,
-        );
+        let login = Login::new(db.clone(), Arc::new(jwt), &material, settings);
         let auth = Auth::new(
             db.clone(),
             hasher.clone(),

@@ -54,6 +54,53 @@ impl RefreshSecret {
     }
 }
 
+/// Signs device tokens: proof that a client signed in to an account before (OWASP "device
+/// cookies"), so it keeps a budget of its own while the account is locked for everyone else.
+#[derive(Clone)]
+pub struct DeviceKey([u8; 32]);
+
+const DEVICE_ID_LEN: usize = 16;
+
+impl DeviceKey {
+    pub fn new(material: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse device v1"), material);
+        let mut out = [0u8; 32];
+        hk.expand(b"device-master", &mut out)
+            .expect("32 bytes is a valid HKDF length");
+        Self(out)
+    }
+
+    fn mac(&self, id: &[u8], account: &str) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key length");
+        mac.update(id);
+        mac.update(account.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// A new device token for the account whose login key is `account`.
+    pub fn issue(&self, account: &str) -> String {
+        let mut id = [0u8; DEVICE_ID_LEN];
+        rand::rng().fill_bytes(&mut id);
+        let mut raw = id.to_vec();
+        raw.extend_from_slice(&self.mac(&id, account));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The device's id (hex) when `token` was issued by this server for `account`.
+    pub fn verify(&self, token: &str, account: &str) -> Option<String> {
+        if token.len() > 96 {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(token.trim()).ok()?;
+        if raw.len() != DEVICE_ID_LEN + 32 {
+            return None;
+        }
+        let (id, mac) = raw.split_at(DEVICE_ID_LEN);
+        let ok: bool = self.mac(id, account).ct_eq(mac).into();
+        ok.then(|| hex::encode(id))
+    }
+}
+
 /// A refresh token split into its parts (not yet verified).
 #[derive(Debug, Clone)]
 pub struct ParsedRefresh {
@@ -114,6 +161,28 @@ mod tests {
         // Deterministic: the successor can be recomputed.
         assert_eq!(s.token("salt-a", sid, 7), t);
         assert_ne!(s.token("salt-a", sid, 8), t);
+    }
+
+    #[test]
+    fn device_tokens_are_bound_to_their_account_and_key() {
+        let k = DeviceKey::new(b"server secret of enough length........");
+        let t = k.issue("ada@example.com");
+        let id = k.verify(&t, "ada@example.com").unwrap();
+        assert_eq!(id.len(), 32);
+        assert_ne!(
+            k.issue("ada@example.com"),
+            t,
+            "each sign-in gets its own device"
+        );
+        assert_eq!(k.verify(&t, "eve@example.com"), None);
+        assert_eq!(DeviceKey::new(b"other").verify(&t, "ada@example.com"), None);
+        let mut forged = t.clone().into_bytes();
+        forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
+        assert_eq!(
+            k.verify(&String::from_utf8(forged).unwrap(), "ada@example.com"),
+            None
+        );
+        assert_eq!(k.verify("", "ada@example.com"), None);
     }
 
     #[test]

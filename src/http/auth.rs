@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use super::extract::{Client, CurrentUser, RequirePermission, perm};
+use super::extract::{Client, CurrentUser, DEVICE_COOKIE, DeviceCookie, RequirePermission, perm};
 use super::json::{ApiJson, JsonOrForm};
 use super::problem::Problem;
 use crate::Gatehouse;
@@ -77,15 +77,49 @@ async fn register(
 async fn login(
     State(gh): State<Gatehouse>,
     Client(client): Client,
+    DeviceCookie(device): DeviceCookie,
     ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<axum::Json<LoginOutcome>, ServiceError> {
+) -> Result<Response, ServiceError> {
     gh.limiter()
         .login(client.ip, &req.email)
         .await
         .into_result()?;
-    Ok(axum::Json(
-        gh.auth().login(&req.email, &req.password, &client).await?,
-    ))
+    let outcome = gh
+        .auth()
+        .login(&req.email, &req.password, device.as_deref(), &client)
+        .await?;
+    let device = match &outcome {
+        LoginOutcome::Tokens(pair) => pair.device_token.clone(),
+        LoginOutcome::MfaRequired(_) => None,
+    };
+    Ok(signed_in(&gh, device, axum::Json(outcome)))
+}
+
+/// A sign-in's answer: `body`, with a fresh device token as an HttpOnly cookie when one was
+/// issued. The client sends it back on its next logins to keep a budget of its own while the
+/// account is locked for others.
+pub(crate) fn signed_in(
+    gh: &Gatehouse,
+    device: Option<String>,
+    body: impl IntoResponse,
+) -> Response {
+    let mut response = body.into_response();
+    if let Some(token) = device {
+        let secure = if gh.config().public_url.scheme() == "https" {
+            "; Secure"
+        } else {
+            ""
+        };
+        let cookie = format!(
+            "{DEVICE_COOKIE}={token}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict{secure}"
+        );
+        if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, value);
+        }
+    }
+    response
 }
 
 /// Spend a refresh token for a new pair.

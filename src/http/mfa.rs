@@ -85,7 +85,7 @@ async fn verify(
     State(gh): State<Gatehouse>,
     Client(client): Client,
     ApiJson(req): ApiJson<VerifyRequest>,
-) -> Result<axum::Json<TokenPair>, ServiceError> {
+) -> Result<axum::response::Response, ServiceError> {
     let factor = match (req.code, req.recovery_code) {
         (Some(code), None) => SecondFactor::Totp(code),
         (None, Some(code)) => SecondFactor::RecoveryCode(code),
@@ -97,8 +97,11 @@ async fn verify(
             ));
         }
     };
-    Ok(axum::Json(
-        gh.mfa().verify(&req.mfa_token, factor, &client).await?,
+    let pair = gh.mfa().verify(&req.mfa_token, factor, &client).await?;
+    Ok(super::auth::signed_in(
+        &gh,
+        pair.device_token.clone(),
+        axum::Json(pair),
     ))
 }
 

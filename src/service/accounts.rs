@@ -214,7 +214,9 @@ impl Accounts {
         &self,
         by: Option<(&Principal, &ClientInfo)>,
     ) -> Result<u64, ServiceError> {
-        let deleted = store::sessions::cleanup(&self.db).await?;
+        let day_ago = store::now() - chrono::Duration::days(1);
+        let deleted = store::sessions::cleanup(&self.db).await?
+            + store::throttles::sweep(&self.db, day_ago).await?;
         let entry = AuditEntry {
             event: "sessions_cleaned",
             actor_id: by.map(|(who, _)| who.user_id),

@@ -4,9 +4,9 @@ use chrono::Duration;
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
-use super::audit::{Revocation, audit_after, revoke_sessions};
+use super::audit::{Revocation, revoke_sessions};
 use super::error::{FieldError, ServiceError};
-use super::login::{Login, Principal, account_state};
+use super::login::{Gate, Login, Principal, account_state};
 use super::new_account::{AccountSpec, Credentials, create_account};
 use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
@@ -56,7 +56,7 @@ pub struct MfaChallenge {
 #[derive(Debug, Clone, serde::Serialize)]
 #[serde(untagged)]
 pub enum LoginOutcome {
-    Tokens(TokenPair),
+    Tokens(Box<TokenPair>),
     MfaRequired(MfaChallenge),
 }
 
@@ -102,10 +102,6 @@ impl Auth {
         self.login.jwt()
     }
 
-    async fn audit(&self, entry: AuditEntry, client: &ClientInfo) {
-        audit_after(&self.db, client.stamp(entry)).await;
-    }
-
     /// Create an account with the `user` role.
     pub async fn register(
         &self,
@@ -140,13 +136,17 @@ impl Auth {
     }
 
     /// Check email and password; lock after too many failures, even under parallel attempts.
+    /// An email without an account is counted and locked exactly as one with an account, and a
+    /// client holding the account's device token (from an earlier sign-in) tries on a budget
+    /// of its own, so nobody can lock the owner out by guessing.
     pub async fn login(
         &self,
         email: &str,
         password: &str,
+        device: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, ServiceError> {
-        let outcome = self.check_password(email, password, client).await;
+        let outcome = self.check_password(email, password, device, client).await;
         let label = match &outcome {
             Ok(LoginOutcome::Tokens(_)) => "success",
             Ok(LoginOutcome::MfaRequired(_)) => "mfa_required",
@@ -163,50 +163,48 @@ impl Auth {
         &self,
         email: &str,
         password: &str,
+        device: Option<&str>,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, ServiceError> {
-        let user = match Email::parse(email) {
-            Ok(e) => store::users::find_by_email(&self.db, e.key())
-                .await?
-                .filter(|u| u.deleted_at.is_none()),
-            Err(_) => None,
+        let key = match Email::parse(email) {
+            Ok(e) => e.key().to_string(),
+            Err(_) => email.trim().to_lowercase(),
         };
-        let Some(user) = user.filter(|u| u.password_hash.is_some()) else {
-            // Same cost as a wrong password, so the answer tells nothing about the account.
-            self.hasher.verify(password.to_string(), None).await?;
-            self.audit(
-                AuditEntry {
-                    event: "login_failed",
-                    detail: serde_json::json!({"reason": "unknown_email"}),
-                    ..Default::default()
-                },
-                client,
-            )
-            .await;
-            return Err(invalid_credentials());
+        let user = store::users::find_by_email(&self.db, &key)
+            .await?
+            .filter(|u| u.deleted_at.is_none() && u.password_hash.is_some());
+        let gate = match (self.login.device(device, &key), &user) {
+            (Some(device), Some(_)) => Gate::Device(device),
+            (None, Some(user)) => Gate::Account(user.id),
+            (_, None) => Gate::NoAccount(key),
         };
-        self.login.reserve_attempt(user.id).await?;
-        let verified = match self
-            .hasher
-            .verify(password.to_string(), user.password_hash.clone())
-            .await
-        {
+        self.login.reserve_attempt(&gate).await?;
+        // Without an account this costs what a wrong password costs, and is never right.
+        let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+        let verified = match self.hasher.verify(password.to_string(), hash).await {
             Ok(v) => v,
             Err(e) => {
-                self.login.release_attempt(user.id).await?;
+                self.login.release_attempt(&gate).await?;
                 return Err(e.into());
             }
         };
-        if !verified.ok {
-            self.login
-                .attempt_failed(user.id, "login_failed", client)
-                .await?;
-            return Err(invalid_credentials());
-        }
+        let user = match user {
+            Some(user) if verified.ok => user,
+            _ => {
+                let (user_id, reason) = match &user {
+                    Some(u) => (Some(u.id), "wrong_password"),
+                    None => (None, "unknown_email"),
+                };
+                self.login
+                    .attempt_failed(&gate, user_id, "login_failed", reason, client)
+                    .await?;
+                return Err(invalid_credentials());
+            }
+        };
         // The right password on an account that may not log in: not a failure, not a login.
         let require_verified = self.login.settings().require_email_verification;
         if let Err(refusal) = may_log_in(account_state(&user), require_verified) {
-            self.login.release_attempt(user.id).await?;
+            self.login.release_attempt(&gate).await?;
             return Err(refusal.into());
         }
         let new_hash = if verified.needs_rehash {
@@ -217,7 +215,7 @@ impl Auth {
         if user.mfa_enabled {
             // Half a login: the password's slot is given back (earlier failures still count) and
             // the code step reserves its own.
-            self.login.release_attempt(user.id).await?;
+            self.login.release_attempt(&gate).await?;
             if let Some(hash) = new_hash {
                 store::users::set_password(&self.db, user.id, hash).await?;
             }
@@ -236,9 +234,11 @@ impl Auth {
                 methods: vec!["totp", "recovery_code"],
             }));
         }
-        Ok(LoginOutcome::Tokens(
-            self.login.succeeded(user, new_hash, "aal1", client).await?,
-        ))
+        Ok(LoginOutcome::Tokens(Box::new(
+            self.login
+                .succeeded(&gate, user, new_hash, "aal1", client)
+                .await?,
+        )))
     }
 
     /// The caller behind an access token, if its session is still live. The user and its roles

@@ -11,7 +11,7 @@ use super::error::ServiceError;
 use super::views::{TokenPair, UserView};
 use crate::config::Config;
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
-use crate::crypto::tokens::{self, RefreshSecret};
+use crate::crypto::tokens::{self, DeviceKey, RefreshSecret};
 use crate::domain::accounts::{AccountState, Refusal};
 use crate::domain::client::ClientInfo;
 use crate::domain::permissions::Permission;
@@ -104,12 +104,46 @@ impl AuthSettings {
     }
 }
 
+/// Whose lockout counter an attempt is reserved on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// The account's own counter: attempts from clients it has never seen.
+    Account(Uuid),
+    /// An email with no account: counted and locked exactly as an account would be, so the
+    /// answers tell nothing about which emails exist.
+    NoAccount(String),
+    /// A client holding a device token of the account: a small budget of its own, open while
+    /// the account is locked for everyone else.
+    Device(String),
+}
+
+/// Where a gate's counter is stored.
+enum Counter {
+    /// The account row.
+    Account(Uuid),
+    /// A `login_throttles` row, keyed by a hash.
+    Throttle(String),
+}
+
+impl Gate {
+    fn counter(&self) -> Counter {
+        match self {
+            Gate::Account(id) => Counter::Account(*id),
+            Gate::NoAccount(email) => {
+                Counter::Throttle(tokens::sha256_hex(&format!("email:{email}")))
+            }
+            Gate::Device(id) => Counter::Throttle(tokens::sha256_hex(&format!("device:{id}"))),
+        }
+    }
+}
+
 /// The sign-in mechanics every flow that authenticates a person shares. Cheap to clone.
 #[derive(Clone)]
 pub struct Login {
     db: DatabaseConnection,
     jwt: Arc<JwtKeys>,
     refresh: RefreshSecret,
+    devices: DeviceKey,
     settings: AuthSettings,
 }
 
@@ -117,15 +151,21 @@ impl Login {
     pub fn new(
         db: DatabaseConnection,
         jwt: Arc<JwtKeys>,
-        refresh: RefreshSecret,
+        key_material: &[u8],
         settings: AuthSettings,
     ) -> Self {
         Self {
             db,
             jwt,
-            refresh,
+            refresh: RefreshSecret::new(key_material),
+            devices: DeviceKey::new(key_material),
             settings,
         }
+    }
+
+    /// The device id behind a device token presented for the account keyed `account`.
+    pub fn device(&self, token: Option<&str>, account: &str) -> Option<String> {
+        self.devices.verify(token?, account)
     }
 
     pub fn settings(&self) -> &AuthSettings {
@@ -140,20 +180,33 @@ impl Login {
         &self.refresh
     }
 
-    /// Reserve a login attempt (docs/api.md, lockout under parallel logins). When every slot is held by checks still
-    /// in flight (parallel logins, not a lock), wait for them briefly instead of answering 423.
-    pub async fn reserve_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
+    /// Reserve a login attempt on `gate` (docs/api.md, lockout under parallel logins). When
+    /// every slot is held by checks still in flight (parallel logins, not a lock), wait for them
+    /// briefly instead of answering 423.
+    pub async fn reserve_attempt(&self, gate: &Gate) -> Result<(), ServiceError> {
         const WAIT: std::time::Duration = std::time::Duration::from_millis(20);
         let max = self.settings.max_attempts;
+        let counter = gate.counter();
         for _ in 0..100 {
             let now = store::now();
-            if store::users::reserve_login_attempt(&self.db, user_id, max, now).await? {
+            let reserved = match &counter {
+                Counter::Account(id) => {
+                    store::users::reserve_login_attempt(&self.db, *id, max, now).await?
+                }
+                Counter::Throttle(key) => {
+                    store::throttles::reserve(&self.db, key, max, now).await?
+                }
+            };
+            if reserved {
                 return Ok(());
             }
-            let until = store::users::find(&self.db, user_id)
-                .await?
-                .and_then(|u| u.locked_until)
-                .filter(|until| *until > now);
+            let until = match &counter {
+                Counter::Account(id) => store::users::find(&self.db, *id)
+                    .await?
+                    .and_then(|u| u.locked_until),
+                Counter::Throttle(key) => store::throttles::locked_until(&self.db, key).await?,
+            }
+            .filter(|until| *until > now);
             if until.is_some() {
                 return Err(ServiceError::Locked {
                     retry_after: retry_after_seconds(until, now, self.settings.lockout),
@@ -165,38 +218,50 @@ impl Login {
     }
 
     /// Give a reserved attempt back: the check ended without a verdict on the credentials.
-    pub async fn release_attempt(&self, user_id: Uuid) -> Result<(), ServiceError> {
-        Ok(store::users::release_login_attempt(&self.db, user_id).await?)
+    pub async fn release_attempt(&self, gate: &Gate) -> Result<(), ServiceError> {
+        match gate.counter() {
+            Counter::Account(id) => store::users::release_login_attempt(&self.db, id).await?,
+            Counter::Throttle(key) => store::throttles::release(&self.db, &key).await?,
+        }
+        Ok(())
     }
 
-    /// A reserved attempt failed (wrong password or code): lock the account if that was the
-    /// last allowed one, and audit `event` (and the lock).
+    /// A reserved attempt failed (wrong password or code): lock the gate if that was the last
+    /// allowed attempt, and audit `event` with `reason` (and the lock) on `user_id`'s history.
     pub async fn attempt_failed(
         &self,
-        user_id: Uuid,
+        gate: &Gate,
+        user_id: Option<Uuid>,
         event: &'static str,
+        reason: &'static str,
         client: &ClientInfo,
     ) -> Result<(), ServiceError> {
         let until = store::now() + self.settings.lockout;
-        let locked =
-            store::users::lock_if_exhausted(&self.db, user_id, self.settings.max_attempts, until)
-                .await?;
-        let reason = if event == "login_failed" {
-            "wrong_password"
-        } else {
-            "wrong_code"
+        let max = self.settings.max_attempts;
+        let locked = match gate.counter() {
+            Counter::Account(id) => {
+                store::users::lock_if_exhausted(&self.db, id, max, until).await?
+            }
+            Counter::Throttle(key) => {
+                store::throttles::lock_if_exhausted(&self.db, &key, max, until).await?
+            }
         };
         let entry = AuditEntry {
             event,
-            user_id: Some(user_id),
+            user_id,
             detail: serde_json::json!({ "reason": reason }),
             ..Default::default()
         };
         audit_after(&self.db, client.stamp(entry)).await;
-        if locked {
+        if locked && user_id.is_some() {
+            let device = matches!(gate, Gate::Device(_));
             let entry = AuditEntry {
-                event: "account_locked",
-                user_id: Some(user_id),
+                event: if device {
+                    "device_locked"
+                } else {
+                    "account_locked"
+                },
+                user_id,
                 detail: serde_json::json!({"until": until}),
                 ..Default::default()
             };
@@ -205,17 +270,31 @@ impl Login {
         Ok(())
     }
 
-    /// A fully authenticated login: clear failures and lock, record it, store an upgraded hash
-    /// if given, and open a session at `aal`.
+    /// A fully authenticated login through `gate`: clear that gate's failures (a device's
+    /// success leaves the account's lock for everyone else in place), record the login, store
+    /// an upgraded hash if given, open a session at `aal`, and hand the client a fresh device
+    /// token.
     pub async fn succeeded(
         &self,
+        gate: &Gate,
         user: user_rows::Model,
         new_hash: Option<String>,
         aal: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
-        let user = store::users::login_succeeded(&self.db, user, store::now(), new_hash).await?;
-        let pair = self.start_session(user, aal, client).await?;
+        let now = store::now();
+        let user = match gate.counter() {
+            Counter::Account(_) => {
+                store::users::login_succeeded(&self.db, user, now, new_hash, true).await?
+            }
+            Counter::Throttle(key) => {
+                store::throttles::clear(&self.db, &key).await?;
+                store::users::login_succeeded(&self.db, user, now, new_hash, false).await?
+            }
+        };
+        let device = self.devices.issue(&user.email_lower);
+        let mut pair = self.start_session(user, aal, client).await?;
+        pair.device_token = Some(device);
         let entry = AuditEntry {
             event: "login_succeeded",
             user_id: Some(pair.user.id),
@@ -283,6 +362,7 @@ impl Login {
             refresh_token: self.refresh.token(&session.salt, session.id, generation),
             session_id: session.id,
             user,
+            device_token: None,
         })
     }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::audit::audit_after;
 use super::error::ServiceError;
-use super::login::{Login, Principal, account_state};
+use super::login::{Gate, Login, Principal, account_state};
 use super::views::TokenPair;
 use crate::crypto::envelope::Envelope;
 use crate::crypto::password::PasswordHasher;
@@ -283,7 +283,8 @@ impl Mfa {
             (SecondFactor::Totp(_), Some(sealed)) => Some(self.open_secret(sealed, user.id)?),
             _ => None,
         };
-        self.login.reserve_attempt(user.id).await?;
+        let gate = Gate::Account(user.id);
+        self.login.reserve_attempt(&gate).await?;
         let accepted = match (&factor, secret) {
             (SecondFactor::Totp(code), Some(secret)) => {
                 match totp::matching_step(&secret, code, now_unix()) {
@@ -300,7 +301,7 @@ impl Mfa {
         };
         if !accepted {
             self.login
-                .attempt_failed(user.id, "mfa_failed", client)
+                .attempt_failed(&gate, Some(user.id), "mfa_failed", "wrong_code", client)
                 .await?;
             return Err(invalid_code());
         }
@@ -316,6 +317,8 @@ impl Mfa {
             };
             audit_after(&self.db, client.stamp(entry)).await;
         }
-        self.login.succeeded(user, None, "aal2", client).await
+        self.login
+            .succeeded(&gate, user, None, "aal2", client)
+            .await
     }
 }

@@ -71,6 +71,9 @@ pub struct TokenPair {
     pub refresh_token: String,
     pub session_id: Uuid,
     pub user: UserView,
+    /// A fresh device token after a password or MFA sign-in; sent as a cookie, never in JSON.
+    #[serde(skip)]
+    pub device_token: Option<String>,
 }
 
 /// A login session as its owner sees it.

@@ -6,12 +6,14 @@ pub mod backup;
 pub mod db;
 pub mod entities;
 mod error;
+mod lockout;
 pub mod migrations;
 pub mod one_time_tokens;
 pub mod recovery_codes;
 pub mod roles;
 pub mod schema;
 pub mod sessions;
+pub mod throttles;
 pub mod users;
 
 pub use error::StoreError;

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::StoreError;
 use super::entities::{user_roles, users};
+use super::lockout::Counter;
 
 /// What a new account needs.
 #[derive(Debug, Clone)]
@@ -145,95 +146,59 @@ pub async fn find<C: ConnectionTrait>(
     Ok(users::Entity::find_by_id(id).one(db).await?)
 }
 
-/// Reserve one login attempt before the password is checked: succeeds only while the account is
-/// under `max` failures and not locked (an expired lock starts a fresh count). At most `max`
-/// checks can therefore ever be in flight.
+fn counter(id: Uuid) -> Counter<users::Entity> {
+    Counter {
+        failed: users::Column::FailedLogins,
+        locked_until: users::Column::LockedUntil,
+        row: Condition::all().add(users::Column::Id.eq(id)),
+    }
+}
+
+/// Reserve one login attempt on the account before its password or code is checked.
 pub async fn reserve_login_attempt<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
     max: u32,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let lock_expired = Expr::col(users::Column::LockedUntil)
-        .is_not_null()
-        .and(Expr::col(users::Column::LockedUntil).lte(now));
-    let res = users::Entity::update_many()
-        .col_expr(
-            users::Column::FailedLogins,
-            Expr::case(lock_expired.clone(), Expr::value(1))
-                .finally(Expr::col(users::Column::FailedLogins).add(1))
-                .into(),
-        )
-        .col_expr(
-            users::Column::LockedUntil,
-            Expr::case(
-                lock_expired.clone(),
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .finally(Expr::col(users::Column::LockedUntil))
-            .into(),
-        )
-        .filter(users::Column::Id.eq(id))
-        .filter(
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(users::Column::LockedUntil.is_null())
-                        .add(users::Column::FailedLogins.lt(max as i32)),
-                )
-                .add(users::Column::LockedUntil.lte(now)),
-        )
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    counter(id).reserve(db, max, now).await
 }
 
-/// Give back a reserved attempt that was never checked (the hashing pool was full).
+/// Give back a reserved attempt that was never judged.
 pub async fn release_login_attempt<C: ConnectionTrait>(db: &C, id: Uuid) -> Result<(), StoreError> {
-    users::Entity::update_many()
-        .col_expr(
-            users::Column::FailedLogins,
-            Expr::col(users::Column::FailedLogins).sub(1),
-        )
-        .filter(users::Column::Id.eq(id))
-        .filter(users::Column::FailedLogins.gt(0))
-        .exec(db)
-        .await?;
-    Ok(())
+    counter(id).release(db).await
 }
 
-/// After a failed check: lock the account until `until` if its failures reached `max`. `true` when this call locked it.
+/// After a failed check: lock the account until `until` if its failures reached `max`. `true`
+/// when this call locked it.
 pub async fn lock_if_exhausted<C: ConnectionTrait>(
     db: &C,
     id: Uuid,
     max: u32,
     until: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let res = users::Entity::update_many()
-        .col_expr(users::Column::LockedUntil, Expr::value(until))
-        .filter(users::Column::Id.eq(id))
-        .filter(users::Column::FailedLogins.gte(max as i32))
-        .filter(users::Column::LockedUntil.is_null())
-        .exec(db)
-        .await?;
-    Ok(res.rows_affected == 1)
+    counter(id).lock_if_exhausted(db, max, until).await
 }
 
-/// After a successful check: clear failures and lock, record the login, and store an upgraded
-/// hash if given. Returns the user as it now is.
+/// After a successful check: record the login, store an upgraded hash if given, and with
+/// `clear_lock` clear the account's failures and lock. Returns the user as it now is.
 pub async fn login_succeeded<C: ConnectionTrait>(
     db: &C,
     user: users::Model,
     now: DateTime<Utc>,
     new_hash: Option<String>,
+    clear_lock: bool,
 ) -> Result<users::Model, StoreError> {
-    let mut update = users::Entity::update_many()
-        .col_expr(users::Column::FailedLogins, Expr::value(0))
-        .col_expr(
-            users::Column::LockedUntil,
-            Expr::value(Option::<DateTime<Utc>>::None),
-        )
-        .col_expr(users::Column::LastLoginAt, Expr::value(now));
+    let mut update =
+        users::Entity::update_many().col_expr(users::Column::LastLoginAt, Expr::value(now));
+    if clear_lock {
+        update = update
+            .col_expr(users::Column::FailedLogins, Expr::value(0))
+            .col_expr(
+                users::Column::LockedUntil,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
+    }
     if let Some(hash) = &new_hash {
         update = update.col_expr(users::Column::PasswordHash, Expr::value(hash.clone()));
     }
@@ -241,9 +206,14 @@ pub async fn login_succeeded<C: ConnectionTrait>(
         .filter(users::Column::Id.eq(user.id))
         .exec(db)
         .await?;
+    let (failed_logins, locked_until) = if clear_lock {
+        (0, None)
+    } else {
+        (user.failed_logins, user.locked_until)
+    };
     Ok(users::Model {
-        failed_logins: 0,
-        locked_until: None,
+        failed_logins,
+        locked_until,
         last_login_at: Some(now),
         password_hash: new_hash.or(user.password_hash),
         ..user

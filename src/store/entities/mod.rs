@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit_log;
 pub mod billing_records;
 pub mod integrations;
+pub mod login_throttles;
 pub mod oauth_identities;
 pub mod one_time_tokens;
 pub mod recovery_codes;

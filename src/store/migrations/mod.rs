@@ -8,6 +8,7 @@ mod m0004_usage_billing;
 mod m0005_audit_log;
 pub mod m0006_seed_roles;
 mod m0007_role_permissions;
+mod m0008_login_throttles;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_audit_log::Migration),
             Box::new(m0006_seed_roles::Migration),
             Box::new(m0007_role_permissions::Migration),
+            Box::new(m0008_login_throttles::Migration),
         ]
     }
 }
@@ -53,6 +55,7 @@ mod tests {
                 "m0005_audit_log",
                 "m0006_seed_roles",
                 "m0007_role_permissions",
+                "m0008_login_throttles",
             ]
         );
     }
