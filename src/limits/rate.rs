@@ -113,7 +113,9 @@ impl RateLimiter {
     /// A login attempt: the IP + email budget, then the IP budget.
     pub async fn login(&self, ip: Option<IpAddr>, email: &str) -> Verdict {
         let ip = ip.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
-        let email = email.trim().to_lowercase();
+        // Every spelling of one address shares its budget.
+        let email = crate::domain::email::Email::parse(email)
+            .map_or_else(|_| email.trim().to_lowercase(), |e| e.key().to_string());
         match self
             .check("login", &format!("{ip}|{email}"), self.login_ip_email)
             .await

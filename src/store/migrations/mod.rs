@@ -9,6 +9,7 @@ mod m0005_audit_log;
 pub mod m0006_seed_roles;
 mod m0007_role_permissions;
 mod m0008_login_throttles;
+mod m0009_canonical_email_keys;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_seed_roles::Migration),
             Box::new(m0007_role_permissions::Migration),
             Box::new(m0008_login_throttles::Migration),
+            Box::new(m0009_canonical_email_keys::Migration),
         ]
     }
 }
@@ -56,6 +58,7 @@ mod tests {
                 "m0006_seed_roles",
                 "m0007_role_permissions",
                 "m0008_login_throttles",
+                "m0009_canonical_email_keys",
             ]
         );
     }
