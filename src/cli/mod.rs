@@ -179,9 +179,22 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
     }
 }
 
-/// The services over the configured database, for commands that need them (no migration, no JWT key).
+/// The services over the configured database, for commands that need them (no migration, no
+/// JWT key). A database whose schema is missing or behind is refused with the command to run.
 async fn accounts(config: &Config) -> Result<crate::service::accounts::Accounts, Error> {
     let db = crate::store::db::connect(&config.database).await?;
+    let revisions = crate::store::schema::status(&db).await?;
+    let pending = revisions.iter().filter(|r| !r.applied).count();
+    if pending == revisions.len() {
+        return Err(Error::Usage(
+            "the database has no Gatehouse schema yet: run `gatehouse db init` first".into(),
+        ));
+    }
+    if pending > 0 {
+        return Err(Error::Usage(format!(
+            "{pending} migration(s) are pending: run `gatehouse db upgrade` first"
+        )));
+    }
     let hasher = crate::crypto::password::PasswordHasher::new(&config.password)
         .map_err(|e| Error::Usage(e.to_string()))?;
     Ok(crate::service::accounts::Accounts::new(

@@ -61,6 +61,13 @@ impl PasswordPolicy {
                 push("missing_symbol", "must contain a symbol".into());
             }
         }
+        // Control characters cannot be typed the same way twice, and break logs and terminals.
+        if password.chars().any(char::is_control) {
+            push(
+                "invalid_characters",
+                "must not contain control characters".into(),
+            );
+        }
         if let Some(email) = email
             && password.trim().eq_ignore_ascii_case(email.trim())
         {
@@ -107,6 +114,14 @@ mod tests {
             codes("Ada@Example.com1", Some("ada@example.com1")),
             ["equals_email"]
         );
+        for bad in [
+            "Correct-Horse9\0",
+            "Correct\nHorse9!",
+            "Correct\u{7f}Horse9!",
+            "Tab\tHorse9!",
+        ] {
+            assert_eq!(codes(bad, None), ["invalid_characters"], "{bad:?}");
+        }
     }
 
     #[test]

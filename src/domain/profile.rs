@@ -38,6 +38,18 @@ impl DisplayName {
     }
 }
 
+/// Text a caller searches or filters by (`q`, a role or event name): any length the query
+/// allows, no control characters (a NUL would match everything on some backends).
+pub fn search_text(raw: &str) -> Result<&str, Violation> {
+    if raw.chars().any(char::is_control) {
+        return Err(Violation::new(
+            "invalid_characters",
+            "must not contain control characters",
+        ));
+    }
+    Ok(raw)
+}
+
 /// Account metadata: a JSON object that every backend stores the same (no NUL anywhere).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Metadata(serde_json::Value);
@@ -104,6 +116,14 @@ mod tests {
                 "invalid_characters",
                 "{bad:?}"
             );
+        }
+    }
+
+    #[test]
+    fn search_text_has_no_control_characters() {
+        assert_eq!(search_text("ada lovelace"), Ok("ada lovelace"));
+        for bad in ["\0", "a\u{1}", "x\ny"] {
+            assert_eq!(search_text(bad).unwrap_err().code, "invalid_characters");
         }
     }
 

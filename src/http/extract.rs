@@ -41,13 +41,38 @@ use crate::service::api_keys::ApiKeys;
 use crate::service::caller::Caller;
 use crate::service::login::Principal;
 
-fn bearer(parts: &Parts) -> Option<&str> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
-        .filter(|t| !t.is_empty())
+/// More than one `Authorization` header.
+struct DuplicateAuthorization;
+
+impl From<DuplicateAuthorization> for Problem {
+    fn from(_: DuplicateAuthorization) -> Self {
+        Problem::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "duplicate_authorization",
+            "send one Authorization header",
+        )
+    }
+}
+
+/// The bearer credential, if one was sent. Two `Authorization` headers are a 400: which one
+/// counts would be a guess, and proxies disagree about it.
+fn bearer(parts: &Parts) -> Result<Option<&str>, DuplicateAuthorization> {
+    let mut values = parts.headers.get_all(header::AUTHORIZATION).iter();
+    let (Some(value), None) = (values.next(), values.next()) else {
+        return if parts.headers.contains_key(header::AUTHORIZATION) {
+            Err(DuplicateAuthorization)
+        } else {
+            Ok(None)
+        };
+    };
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
+        .filter(|t| !t.is_empty());
+    Ok(token)
 }
 
 /// Any authenticated caller: `Authorization: Bearer <access token>` of a live session, or
@@ -64,7 +89,7 @@ where
             return Ok(caller.clone());
         }
         let gh = Gatehouse::from_ref(state);
-        let token = bearer(parts).ok_or_else(|| {
+        let token = bearer(parts)?.ok_or_else(|| {
             Problem::from(ServiceError::Unauthorized {
                 code: "unauthorized",
                 detail: "send Authorization: Bearer <access_token or API key>".into(),

@@ -12,12 +12,13 @@ pub mod users;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -94,20 +95,39 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
             .iter()
             .filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok())
             .collect();
+        // Listed, not `*`: per the Fetch standard a wildcard does not cover `Authorization`.
         Some(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
                 .allow_methods(tower_http::cors::Any)
-                .allow_headers(tower_http::cors::Any)
+                .allow_headers([
+                    header::AUTHORIZATION,
+                    header::CONTENT_TYPE,
+                    header::ACCEPT,
+                    HeaderName::from_static("x-request-id"),
+                ])
+                .expose_headers([header::RETRY_AFTER, HeaderName::from_static("x-request-id")])
                 .max_age(Duration::from_secs(600)),
         )
     };
     let (ops, _) = OpenApiRouter::<Gatehouse>::new()
         .merge(ops::routes())
         .split_for_parts();
+    // Every API answer may carry a token, a secret, a QR code or recovery codes: never cached
+    // (RFC 6749 §5.1).
+    let api = gh.router().layer(SetResponseHeaderLayer::overriding(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    ));
+    let hsts = (config.public_url.scheme() == "https").then(|| {
+        SetResponseHeaderLayer::overriding(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        )
+    });
     let router = Router::new()
         .merge(ops)
-        .nest("/api/v1", gh.router())
+        .nest("/api/v1", api)
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })
         .with_state(gh.clone());
@@ -115,9 +135,10 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         Some(cors) => router.layer(cors),
         None => router,
     };
+
     // Innermost first: timeout, body limit, panics; then every bare error becomes a problem
-    // document; then request ids and tracing around everything.
-    router
+    // document; then request ids and tracing; outermost the headers every answer carries.
+    let router = router
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::new())
@@ -146,4 +167,12 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id)),
         )
+        .layer(SetResponseHeaderLayer::overriding(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ));
+    match hsts {
+        Some(hsts) => router.layer(hsts),
+        None => router,
+    }
 }

@@ -13,6 +13,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::domain::client::ClientInfo;
 use crate::domain::email::Email;
 use crate::domain::password_policy::PasswordPolicy;
+use crate::domain::profile::search_text;
 use crate::domain::roles::Role;
 use crate::store;
 use crate::store::audit::{self, AuditEntry};
@@ -245,6 +246,9 @@ impl Accounts {
         query: AuditQuery,
         paging: Paging,
     ) -> Result<Page<AuditView>, ServiceError> {
+        if let Some(Err(v)) = query.event.as_deref().map(search_text) {
+            return Err(ServiceError::Validation(vec![FieldError::new("event", v)]));
+        }
         let filter = store::audit::AuditFilter {
             user_id: query.user_id,
             actor_id: query.actor_id,

@@ -14,7 +14,7 @@ use crate::crypto::password::PasswordHasher;
 use crate::domain::client::ClientInfo;
 use crate::domain::password_policy::PasswordPolicy;
 use crate::domain::permissions::Permission;
-use crate::domain::profile::{DisplayName, Metadata};
+use crate::domain::profile::{DisplayName, Metadata, search_text};
 use crate::domain::rbac::{self, Decision};
 use crate::domain::roles::Role;
 use crate::store::audit::{self, AuditEntry};
@@ -186,6 +186,13 @@ impl Users {
         query: UserQuery,
         paging: Paging,
     ) -> Result<Page<UserView>, ServiceError> {
+        let mut errors = Vec::new();
+        for (field, text) in [("q", &query.q), ("role", &query.role)] {
+            if let Some(Err(v)) = text.as_deref().map(search_text) {
+                errors.push(FieldError::new(field, v));
+            }
+        }
+        ServiceError::check(errors)?;
         if let Some(role) = &query.role {
             parse_roles(std::slice::from_ref(role))?;
         }
