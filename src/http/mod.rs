@@ -29,6 +29,44 @@ use crate::Gatehouse;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// A connection that sends no complete request head within this is closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
+/// Longest request target (path and query) answered; longer is 414.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// Largest request head (all header names and values) answered; larger is 431.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+/// Most header fields answered; more is 431.
+pub const MAX_HEADERS: usize = 100;
+
+/// 414 and 431 as problem documents, for heads within what hyper itself reads.
+async fn limit_heads(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if req.uri().to_string().len() > MAX_URI_BYTES {
+        return problem::Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let head: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
+        return problem::Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("send at most {MAX_HEADERS} header fields and {MAX_HEAD_BYTES} bytes of them"),
+        )
+        .into_response();
+    }
+    next.run(req).await
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -167,6 +205,7 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
                 )
                 .layer(PropagateRequestIdLayer::new(request_id)),
         )
+        .layer(axum::middleware::from_fn(limit_heads))
         .layer(SetResponseHeaderLayer::overriding(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
