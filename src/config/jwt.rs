@@ -1,0 +1,89 @@
+//! How access and refresh tokens are signed and how long they live.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::print::Lines;
+use super::{ConfigError, Secret, Vars};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtAlgorithm {
+    HS256,
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+const ALGORITHMS: &[(&str, JwtAlgorithm)] = &[
+    ("HS256", JwtAlgorithm::HS256),
+    ("EdDSA", JwtAlgorithm::EdDSA),
+    ("ES256", JwtAlgorithm::ES256),
+    ("RS256", JwtAlgorithm::RS256),
+];
+
+#[derive(Debug, Clone)]
+pub struct JwtConfig {
+    pub secret: Option<Secret>,
+    pub algorithm: JwtAlgorithm,
+    pub private_key_file: Option<PathBuf>,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+}
+
+impl JwtConfig {
+    pub(super) fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let algorithm = vars.choice("JWT_ALGORITHM", JwtAlgorithm::HS256, ALGORITHMS)?;
+        let secret = vars.secret("JWT_SECRET");
+        if let Some(s) = &secret
+            && s.expose().len() < 32
+        {
+            return Err(ConfigError::new("JWT_SECRET", "must be at least 32 bytes"));
+        }
+        let private_key_file = vars.get("JWT_PRIVATE_KEY_FILE").map(PathBuf::from);
+        if algorithm != JwtAlgorithm::HS256 && private_key_file.is_none() {
+            return Err(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                "required when JWT_ALGORITHM is not HS256",
+            ));
+        }
+        if let Some(path) = &private_key_file
+            && !path.is_file()
+        {
+            return Err(ConfigError::new(
+                "JWT_PRIVATE_KEY_FILE",
+                format!("{} is not a readable file", path.display()),
+            ));
+        }
+        Ok(Self {
+            secret,
+            algorithm,
+            private_key_file,
+            access_token_ttl: vars.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 10..=86_400)?,
+            refresh_token_ttl: vars.seconds(
+                "JWT_REFRESH_TOKEN_EXPIRES",
+                604_800,
+                60..=86_400 * 365,
+            )?,
+        })
+    }
+
+    /// `dev_key`: where an HS256 key is kept when `JWT_SECRET` is unset (see `Config::dev_jwt_key_path`).
+    pub(super) fn render(&self, dev_key: Option<&Path>, out: &mut Lines) {
+        match (&self.secret, dev_key) {
+            (None, Some(p)) if self.algorithm == JwtAlgorithm::HS256 => {
+                out.value(
+                    "JWT_SECRET",
+                    format!("(development key in {})", p.display()),
+                );
+            }
+            (secret, _) => out.secret("JWT_SECRET", secret.as_ref()),
+        }
+        out.choice("JWT_ALGORITHM", ALGORITHMS, self.algorithm);
+        out.optional(
+            "JWT_PRIVATE_KEY_FILE",
+            self.private_key_file.as_deref().map(Path::display),
+        );
+        out.seconds("JWT_ACCESS_TOKEN_EXPIRES", self.access_token_ttl);
+        out.seconds("JWT_REFRESH_TOKEN_EXPIRES", self.refresh_token_ttl);
+    }
+}
