@@ -12,6 +12,8 @@ pub struct AuthConfig {
     pub lockout: Duration,
     pub auto_login_on_register: bool,
     pub require_email_verification: bool,
+    /// Register answers the same whether or not the email is taken, and mails the owner.
+    pub register_conceal_existing: bool,
 }
 
 impl AuthConfig {
@@ -24,6 +26,7 @@ impl AuthConfig {
             ),
             auto_login_on_register: vars.bool("AUTH_AUTO_LOGIN_ON_REGISTER", false)?,
             require_email_verification: vars.bool("AUTH_REQUIRE_EMAIL_VERIFICATION", false)?,
+            register_conceal_existing: conceal_existing(vars)?,
         })
     }
 
@@ -36,5 +39,29 @@ impl AuthConfig {
             "AUTH_REQUIRE_EMAIL_VERIFICATION",
             self.require_email_verification,
         );
+        out.value(
+            "AUTH_REGISTER_CONCEAL_EXISTING",
+            self.register_conceal_existing,
+        );
     }
+}
+
+/// `AUTH_REGISTER_CONCEAL_EXISTING` only makes sense when nobody can sign in before proving the
+/// address is theirs: otherwise the answer to the login that follows tells what register hid.
+fn conceal_existing(vars: &Vars) -> Result<bool, ConfigError> {
+    const VAR: &str = "AUTH_REGISTER_CONCEAL_EXISTING";
+    let conceal = vars.bool(VAR, false)?;
+    if conceal && !vars.bool("AUTH_REQUIRE_EMAIL_VERIFICATION", false)? {
+        return Err(ConfigError::new(
+            VAR,
+            "needs AUTH_REQUIRE_EMAIL_VERIFICATION=true",
+        ));
+    }
+    if conceal && vars.bool("AUTH_AUTO_LOGIN_ON_REGISTER", false)? {
+        return Err(ConfigError::new(
+            VAR,
+            "cannot be combined with AUTH_AUTO_LOGIN_ON_REGISTER=true",
+        ));
+    }
+    Ok(conceal)
 }

@@ -62,6 +62,14 @@ async fn register(
                 (StatusCode::CREATED, axum::Json(UserEnvelope { user })).into_response()
             }
             Registered::LoggedIn(pair) => (StatusCode::CREATED, axum::Json(pair)).into_response(),
+            Registered::Pending => (
+                StatusCode::ACCEPTED,
+                axum::Json(serde_json::json!({
+                    "status": "pending_verification",
+                    "detail": "check your mailbox to finish signing up",
+                })),
+            )
+                .into_response(),
         },
     )
 }

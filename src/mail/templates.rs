@@ -55,6 +55,19 @@ pub fn password_reset(public_url: &str, to: &str, token: &str) -> Mail {
     )
 }
 
+/// Someone tried to register an address that already has an account (sent instead of telling
+/// the registering client, when `AUTH_REGISTER_CONCEAL_EXISTING` is on).
+pub fn account_exists(public_url: &str, to: &str) -> Mail {
+    mail(
+        to,
+        "You already have an account",
+        "Someone tried to create an account with this email address, which already has one. If that was you, sign in, or choose a new password if you forgot it:",
+        "Sign in",
+        public_url.trim_end_matches('/'),
+        "If it was not you, ignore this message; nothing has changed.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

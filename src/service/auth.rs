@@ -29,6 +29,9 @@ use crate::store::{self, StoreError};
 pub enum Registered {
     User(UserView),
     LoggedIn(TokenPair),
+    /// `AUTH_REGISTER_CONCEAL_EXISTING`: the same answer whether the email was free (a
+    /// verification mail went out) or taken (its owner was told by mail).
+    Pending,
 }
 
 #[derive(Clone)]
@@ -121,8 +124,21 @@ impl Auth {
             event: "user_registered",
             ..Default::default()
         });
-        let user = create_account(&self.db, &self.hasher, &email, password, spec, audit).await?;
+        let conceal = self.login.settings().register_conceal_existing;
+        let user = match create_account(&self.db, &self.hasher, &email, password, spec, audit).await
+        {
+            Err(ServiceError::Conflict { code, .. }) if conceal && code == "email_taken" => {
+                // The work a new account costs, so the answer takes as long.
+                self.hasher.hash(password.to_string()).await?;
+                self.verification.tell_owner(&email, client).await;
+                return Ok(Registered::Pending);
+            }
+            other => other?,
+        };
         self.verification.send_verification(&user, client).await;
+        if conceal {
+            return Ok(Registered::Pending);
+        }
         let settings = self.login.settings();
         if settings.auto_login_on_register && !settings.require_email_verification {
             return Ok(Registered::LoggedIn(

@@ -86,6 +86,7 @@ pub struct AuthSettings {
     pub lockout: Duration,
     pub auto_login_on_register: bool,
     pub require_email_verification: bool,
+    pub register_conceal_existing: bool,
 }
 
 impl AuthSettings {
@@ -100,6 +101,7 @@ impl AuthSettings {
             lockout: seconds(config.auth.lockout),
             auto_login_on_register: config.auth.auto_login_on_register,
             require_email_verification: config.auth.require_email_verification,
+            register_conceal_existing: config.auth.register_conceal_existing,
         }
     }
 }

@@ -81,6 +81,23 @@ impl Verification {
         self.audit("verification_sent", user.id, client).await;
     }
 
+    /// Someone tried to register `email`, which has an account: tell its owner by mail (never
+    /// the client). Runs after the answer.
+    pub async fn tell_owner(&self, email: &Email, client: &ClientInfo) {
+        let user = match store::users::find_by_email(&self.db, email.key()).await {
+            Ok(Some(user)) if user.deleted_at.is_none() => user,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "account lookup failed");
+                return;
+            }
+        };
+        self.mailer
+            .send(templates::account_exists(&self.public_url, &user.email));
+        self.audit("registration_with_existing_email", user.id, client)
+            .await;
+    }
+
     async fn audit(&self, event: &'static str, user_id: uuid::Uuid, client: &ClientInfo) {
         let entry = AuditEntry {
             event,
