@@ -86,10 +86,13 @@ async fn cleanup(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(example = "billing")]
     name: String,
     /// Any of `introspect`, `users:read`, `audit:read`, `usage:write`, `integrations:decrypt`.
+    #[schema(example = json!(["users:read", "audit:read"]))]
     scopes: Vec<String>,
     /// RFC 3339; none means the key does not expire.
+    #[schema(example = "2099-01-01T00:00:00Z")]
     expires_at: Option<DateTime<Utc>>,
 }
 

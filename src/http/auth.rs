@@ -89,14 +89,19 @@ impl ToSchema for Registration {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
+    #[schema(example = "Ada")]
     name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
 }
 
@@ -107,7 +112,9 @@ pub struct RefreshRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
+    #[schema(example = "Correct-horse-1")]
     old_password: String,
+    #[schema(example = "Battery-staple-2")]
     new_password: String,
 }
 
@@ -297,12 +304,14 @@ pub struct TokenRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetConfirmRequest {
     token: String,
+    #[schema(example = "Battery-staple-2")]
     new_password: String,
 }
 

@@ -17,11 +17,13 @@ use crate::service::views::TokenPair;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
+    #[schema(example = "123456")]
     code: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordRequest {
+    #[schema(example = "Correct-horse-1")]
     password: String,
 }
 
@@ -29,6 +31,7 @@ pub struct PasswordRequest {
 pub struct VerifyRequest {
     mfa_token: String,
     /// A 6-digit TOTP code…
+    #[schema(example = "123456")]
     code: Option<String>,
     /// …or one of the recovery codes.
     recovery_code: Option<String>,

@@ -33,14 +33,18 @@ pub struct ListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(example = "grace@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
+    #[schema(example = "Grace")]
     name: Option<String>,
     /// Default `["user"]`; each must be below the caller's highest role (any for super_admin).
+    #[schema(example = json!(["moderator"]))]
     roles: Option<Vec<String>>,
     #[serde(default)]
     email_verified: bool,
-    #[schema(value_type = Option<Object>)]
+    #[schema(example = json!({"team": "ops"}), value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -54,10 +58,10 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub struct UpdateUserRequest {
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(example = "Ada Lovelace", value_type = Option<String>)]
     name: Option<Option<String>>,
     /// Replaces the whole object.
-    #[schema(value_type = Option<Object>)]
+    #[schema(example = json!({"team": "research"}), value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     /// Managers only; `false` revokes every session at once.
     active: Option<bool>,
@@ -67,6 +71,7 @@ pub struct UpdateUserRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RolesRequest {
+    #[schema(example = json!(["moderator"]))]
     roles: Vec<String>,
 }
 
