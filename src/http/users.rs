@@ -44,7 +44,7 @@ pub struct CreateUserRequest {
     roles: Option<Vec<String>>,
     #[serde(default)]
     email_verified: bool,
-    #[schema(example = json!({"team": "ops"}), value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
 }
 
@@ -61,7 +61,7 @@ pub struct UpdateUserRequest {
     #[schema(example = "Ada Lovelace", value_type = Option<String>)]
     name: Option<Option<String>>,
     /// Replaces the whole object.
-    #[schema(example = json!({"team": "research"}), value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>)]
     metadata: Option<serde_json::Value>,
     /// Managers only; `false` revokes every session at once.
     active: Option<bool>,
