@@ -8,9 +8,9 @@ TARGET=${CARGO_TARGET_DIR:-target}
 case $TARGET in /*) ;; *) TARGET="$PWD/$TARGET" ;; esac
 VENV="$TARGET/schemathesis-venv"
 EXAMPLES=${SCHEMATHESIS_MAX_EXAMPLES:-25}
-# The three schemathesis runs share this budget (seconds) and are cut off when it is spent, so
-# they never take more than about 5.5 minutes (the whole script about 6, once schemathesis is
-# installed); all three usually take about a minute.
+# The schemathesis runs (one anonymous, five with the super_admin token) share this budget in
+# seconds and are cut off when it is spent, so together they never take more than 5.5 minutes
+# (the whole script about 6 once schemathesis is installed); they usually take about a minute.
 FUZZ_SECONDS=${SCHEMATHESIS_SECONDS:-330}
 started=$SECONDS
 
