@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::extract::{Client, RequirePermission, RequireRole, perm, tier};
 use super::json::{ApiJson, ApiQuery};
-use super::problem::Problem;
+use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
 use crate::service::accounts;
 use crate::service::views::{ApiKeyView, AuditView, CreatedApiKey, Page};
@@ -35,8 +35,13 @@ pub struct AuditQuery {
 
 /// The audit log, newest first (admin and up, or an API key with `audit:read`).
 #[utoipa::path(get, path = "/audit", tag = "admin", security(("bearer" = [])), params(AuditQuery), responses(
-    (status = 200, body = Page<AuditView>), (status = 400, description = "invalid_query", body = Problem),
-    (status = 403, body = Problem)))]
+    (status = 200, body = Page<AuditView>),
+    (status = 400, description = "invalid_query: a query parameter of the wrong type", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_permission: needs `audit:read` (admin and up, or an API key scope)", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: page or per_page out of range, invalid_value", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn audit(
     State(gh): State<Gatehouse>,
     _: RequirePermission<perm::AuditRead>,
@@ -61,7 +66,11 @@ pub struct Cleaned {
 
 /// Delete expired and revoked sessions and spent one-time tokens (admin and up).
 #[utoipa::path(post, path = "/admin/sessions/cleanup", tag = "admin", security(("bearer" = [])), responses(
-    (status = 200, body = Cleaned), (status = 403, body = Problem)))]
+    (status = 200, body = Cleaned),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn cleanup(
     State(gh): State<Gatehouse>,
     RequireRole(who, ..): RequireRole<tier::Admin>,
@@ -77,10 +86,13 @@ async fn cleanup(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateApiKeyRequest {
+    #[schema(example = "billing")]
     name: String,
     /// Any of `introspect`, `users:read`, `audit:read`, `usage:write`, `integrations:decrypt`.
+    #[schema(example = json!(["users:read", "audit:read"]))]
     scopes: Vec<String>,
     /// RFC 3339; none means the key does not expire.
+    #[schema(example = "2099-01-01T00:00:00Z")]
     expires_at: Option<DateTime<Utc>>,
 }
 
@@ -93,7 +105,15 @@ pub struct PageQuery {
 
 /// Create a service API key (admin and up); the key is in this answer only.
 #[utoipa::path(post, path = "/api-keys", tag = "admin", security(("bearer" = [])), request_body = CreateApiKeyRequest, responses(
-    (status = 201, body = CreatedApiKey), (status = 403, body = Problem), (status = 422, body = Problem)))]
+    (status = 201, body = CreatedApiKey),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing or unknown fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: invalid_length, invalid_characters, unknown_scope, empty, in_the_past", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn create_key(
     State(gh): State<Gatehouse>,
     RequireRole(who, ..): RequireRole<tier::Admin>,
@@ -109,7 +129,13 @@ async fn create_key(
 
 /// Service API keys, newest first, without the keys themselves (admin and up).
 #[utoipa::path(get, path = "/api-keys", tag = "admin", security(("bearer" = [])), params(PageQuery), responses(
-    (status = 200, body = Page<ApiKeyView>), (status = 403, body = Problem)))]
+    (status = 200, body = Page<ApiKeyView>),
+    (status = 400, description = "invalid_query: a query parameter of the wrong type", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: page or per_page out of range", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn list_keys(
     State(gh): State<Gatehouse>,
     _: RequireRole<tier::Admin>,
@@ -121,7 +147,13 @@ async fn list_keys(
 
 /// Revoke a service API key; it stops working at once (admin and up).
 #[utoipa::path(delete, path = "/api-keys/{id}", tag = "admin", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 204),
+    (status = 400, description = "bad_request: the path is not valid UTF-8 once percent-decoded", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: unknown, already revoked, or not a UUID", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn revoke_key(
     State(gh): State<Gatehouse>,
     RequireRole(who, ..): RequireRole<tier::Admin>,

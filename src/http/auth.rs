@@ -4,30 +4,104 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use utoipa::ToSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AnyOfBuilder, OneOfBuilder, Ref, Schema};
+use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::extract::{Client, CurrentUser, DEVICE_COOKIE, DeviceCookie, RequirePermission, perm};
 use super::json::{ApiJson, JsonOrForm};
-use super::problem::Problem;
+use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
 use crate::service::ServiceError;
-use crate::service::auth::{LoginOutcome, Registered};
+use crate::service::auth::{LoginOutcome, MfaChallenge, Registered};
 use crate::service::introspection::{self, Introspection};
 use crate::service::views::{SessionList, TokenPair, UserEnvelope};
 
+/// A schema that is exactly one of `A` and `B` (`one_of`), or any of them.
+fn either<A: ToSchema, B: ToSchema>(one_of: bool, description: &str) -> RefOr<Schema> {
+    let (a, b) = (
+        Ref::from_schema_name(A::name()),
+        Ref::from_schema_name(B::name()),
+    );
+    if one_of {
+        OneOfBuilder::new()
+            .item(a)
+            .item(b)
+            .description(Some(description))
+            .into()
+    } else {
+        AnyOfBuilder::new()
+            .item(a)
+            .item(b)
+            .description(Some(description))
+            .into()
+    }
+}
+
+/// Registers `A` and `B` (and what they refer to) as components.
+fn both_schemas<A: ToSchema, B: ToSchema>(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+    schemas.push((A::name().into(), A::schema()));
+    A::schemas(schemas);
+    schemas.push((B::name().into(), B::schema()));
+    B::schemas(schemas);
+}
+
+/// What `POST /auth/login` answers (`LoginOutcome`, untagged): a token pair, or an MFA challenge
+/// when TOTP is on.
+pub struct LoginAnswer;
+
+impl PartialSchema for LoginAnswer {
+    fn schema() -> RefOr<Schema> {
+        either::<TokenPair, MfaChallenge>(
+            true,
+            "A token pair, or `{mfa_required, mfa_token, methods}` when TOTP is on.",
+        )
+    }
+}
+
+impl ToSchema for LoginAnswer {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        both_schemas::<TokenPair, MfaChallenge>(schemas);
+    }
+}
+
+/// What `POST /auth/register` answers: `{user}`, or with AUTH_AUTO_LOGIN_ON_REGISTER a token
+/// pair, which carries `user` too (so it is any of the two, not one of them).
+pub struct Registration;
+
+impl PartialSchema for Registration {
+    fn schema() -> RefOr<Schema> {
+        either::<UserEnvelope, TokenPair>(
+            false,
+            "`{user}`, or a token pair (with `user`) when AUTH_AUTO_LOGIN_ON_REGISTER is on.",
+        )
+    }
+}
+
+impl ToSchema for Registration {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        both_schemas::<UserEnvelope, TokenPair>(schemas);
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
+    #[schema(example = "Ada")]
     name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
 }
 
@@ -38,15 +112,22 @@ pub struct RefreshRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct ChangePasswordRequest {
+    #[schema(example = "Correct-horse-1")]
     old_password: String,
+    #[schema(example = "Battery-staple-2")]
     new_password: String,
 }
 
 /// Create an account (role `user`).
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, responses(
-    (status = 201, description = "`{user}`, plus the token pair fields with AUTH_AUTO_LOGIN_ON_REGISTER", body = UserEnvelope),
-    (status = 409, description = "email_taken", body = Problem),
-    (status = 422, description = "validation_failed, one `errors` entry per broken rule", body = Problem)))]
+    (status = 201, description = "`{user}`; with AUTH_AUTO_LOGIN_ON_REGISTER a token pair (which carries `user` too)", body = Registration),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "email_taken", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed, one `errors` entry per broken rule", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn register(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -76,12 +157,16 @@ async fn register(
 
 /// Log in with email and password.
 #[utoipa::path(post, path = "/auth/login", tag = "auth", request_body = LoginRequest, responses(
-    (status = 200, description = "a token pair, or `{mfa_required, mfa_token, methods}` when TOTP is on", body = TokenPair),
-    (status = 401, description = "invalid_credentials", body = Problem),
-    (status = 403, description = "account_disabled, email_not_verified", body = Problem),
-    (status = 423, description = "account_locked, with Retry-After", body = Problem),
-    (status = 429, description = "rate_limited, with Retry-After", body = Problem),
-    (status = 503, description = "server_busy, with Retry-After", body = Problem)))]
+    (status = 200, description = "a token pair, or `{mfa_required, mfa_token, methods}` when TOTP is on", body = LoginAnswer),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_credentials", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "account_disabled, email_not_verified (the password was right)", body = Problem, content_type = PROBLEM_JSON),
+    (status = 423, description = "account_locked: too many failed logins", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
+    (status = 429, description = "rate_limited: the IP + email or the IP budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn login(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -133,8 +218,13 @@ pub(crate) fn signed_in(
 /// Spend a refresh token for a new pair.
 #[utoipa::path(post, path = "/auth/refresh", tag = "auth", request_body = RefreshRequest, responses(
     (status = 200, body = TokenPair),
-    (status = 401, description = "invalid_refresh_token, refresh_token_reused (the session is revoked)", body = Problem),
-    (status = 429, description = "rate_limited, with Retry-After", body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_refresh_token; refresh_token_reused (the session is revoked)", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 429, description = "rate_limited: the IP's refresh budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn refresh(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -150,7 +240,12 @@ async fn refresh(
 }
 
 /// Revoke the current session.
-#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+#[utoipa::path(post, path = "/auth/logout", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn logout(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -161,7 +256,12 @@ async fn logout(
 }
 
 /// Revoke every session of the caller.
-#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+#[utoipa::path(post, path = "/auth/logout-all", tag = "auth", security(("bearer" = [])), responses(
+    (status = 204),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn logout_all(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -172,13 +272,23 @@ async fn logout_all(
 }
 
 /// The caller's user.
-#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), responses((status = 200, body = UserEnvelope), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/auth/me", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = UserEnvelope),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn me(CurrentUser(who): CurrentUser) -> axum::Json<UserEnvelope> {
     axum::Json(UserEnvelope { user: who.user })
 }
 
 /// The caller's live sessions.
-#[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("bearer" = [])), responses((status = 200, body = SessionList), (status = 401, body = Problem)))]
+#[utoipa::path(get, path = "/auth/sessions", tag = "auth", security(("bearer" = [])), responses(
+    (status = 200, body = SessionList),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn sessions(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -187,8 +297,14 @@ async fn sessions(
 }
 
 /// Revoke one of the caller's sessions.
-#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = Uuid, Path)),
-    responses((status = 204), (status = 401, body = Problem), (status = 404, body = Problem)))]
+#[utoipa::path(delete, path = "/auth/sessions/{id}", tag = "auth", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
+    (status = 204),
+    (status = 400, description = "bad_request: the path is not valid UTF-8 once percent-decoded", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: malformed, unknown, revoked or expired, or another user's", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn revoke_session(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -201,8 +317,16 @@ async fn revoke_session(
 }
 
 /// Change the caller's password; every other session is revoked.
-#[utoipa::path(post, path = "/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 204), (status = 401, body = Problem), (status = 422, body = Problem)))]
+#[utoipa::path(post, path = "/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest, responses(
+    (status = 204),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized, invalid_token: no or bad bearer token; invalid_credentials: the old password is wrong", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: the new password breaks the policy", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn change_password(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -222,18 +346,26 @@ pub struct TokenRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct EmailRequest {
+    #[schema(example = "ada@example.com")]
     email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct ResetConfirmRequest {
     token: String,
+    #[schema(example = "Battery-staple-2")]
     new_password: String,
 }
 
 /// Confirm an email address with the token from the verification mail.
 #[utoipa::path(post, path = "/auth/verify-email", tag = "auth", request_body = TokenRequest, responses(
-    (status = 204), (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem)))]
+    (status = 204),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn verify_email(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -245,7 +377,12 @@ async fn verify_email(
 
 /// Send the verification mail again (202 whether or not the account exists).
 #[utoipa::path(post, path = "/auth/verify-email/resend", tag = "auth", request_body = EmailRequest, responses(
-    (status = 202), (status = 429, description = "rate_limited", body = Problem)))]
+    (status = 202),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 429, description = "rate_limited: the IP's mail budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn resend_verification(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -258,7 +395,12 @@ async fn resend_verification(
 
 /// Mail a password reset link (202 whether or not the account exists).
 #[utoipa::path(post, path = "/auth/password-reset/request", tag = "auth", request_body = EmailRequest, responses(
-    (status = 202), (status = 429, description = "rate_limited", body = Problem)))]
+    (status = 202),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 429, description = "rate_limited: the IP's mail budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn request_reset(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -271,8 +413,14 @@ async fn request_reset(
 
 /// Set a new password with the token from the reset mail; every session is revoked.
 #[utoipa::path(post, path = "/auth/password-reset/confirm", tag = "auth", request_body = ResetConfirmRequest, responses(
-    (status = 204), (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem),
-    (status = 422, description = "the new password breaks the policy", body = Problem)))]
+    (status = 204),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_token: unknown, expired or already used", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 422, description = "validation_failed: the new password breaks the policy", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn confirm_reset(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -294,9 +442,15 @@ pub struct IntrospectRequest {
 }
 
 /// Is this token live right now? (RFC 7662; JSON or form body.) For an admin or an API key with `introspect`.
-#[utoipa::path(post, path = "/auth/introspect", tag = "auth", security(("bearer" = [])), request_body = IntrospectRequest, responses(
+#[utoipa::path(post, path = "/auth/introspect", tag = "auth", security(("bearer" = [])), request_body(content((IntrospectRequest = "application/json"), (IntrospectRequest = "application/x-www-form-urlencoded"))), responses(
     (status = 200, description = "`{\"active\": false}` for anything expired, revoked, forged or unknown", body = Introspection),
-    (status = 401, body = Problem), (status = 403, description = "insufficient_permission", body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object (or a form without `token`)", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send JSON or an `application/x-www-form-urlencoded` form", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_permission: neither a role nor an API key scope with `introspect`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn introspect(
     State(gh): State<Gatehouse>,
     _: RequirePermission<perm::Introspect>,

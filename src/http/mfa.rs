@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::extract::{Client, CurrentUser};
 use super::json::ApiJson;
-use super::problem::Problem;
+use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
 use crate::service::ServiceError;
 use crate::service::mfa::{RecoveryCodes, SecondFactor, TotpEnrollment};
@@ -17,11 +17,13 @@ use crate::service::views::TokenPair;
 
 #[derive(Deserialize, ToSchema)]
 pub struct CodeRequest {
+    #[schema(example = "123456")]
     code: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct PasswordRequest {
+    #[schema(example = "Correct-horse-1")]
     password: String,
 }
 
@@ -29,6 +31,7 @@ pub struct PasswordRequest {
 pub struct VerifyRequest {
     mfa_token: String,
     /// A 6-digit TOTP code…
+    #[schema(example = "123456")]
     code: Option<String>,
     /// …or one of the recovery codes.
     recovery_code: Option<String>,
@@ -36,9 +39,12 @@ pub struct VerifyRequest {
 
 /// Start TOTP enrolment; not active until confirmed.
 #[utoipa::path(post, path = "/auth/mfa/totp/enroll", tag = "mfa", security(("bearer" = [])), responses(
-    (status = 200, body = TotpEnrollment), (status = 401, body = Problem),
-    (status = 409, description = "mfa_already_enabled", body = Problem),
-    (status = 503, description = "no ENCRYPTION_MASTER_KEY configured", body = Problem)))]
+    (status = 200, body = TotpEnrollment),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "mfa_already_enabled", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "encryption_not_configured: no ENCRYPTION_MASTER_KEY; database_unavailable (with Retry-After)", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn enroll(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -48,8 +54,16 @@ async fn enroll(
 
 /// Activate TOTP with a current code; returns ten recovery codes, shown once.
 #[utoipa::path(post, path = "/auth/mfa/totp/confirm", tag = "mfa", security(("bearer" = [])), request_body = CodeRequest, responses(
-    (status = 200, body = RecoveryCodes), (status = 409, description = "mfa_not_pending, mfa_already_enabled", body = Problem),
-    (status = 422, description = "invalid_mfa_code", body = Problem)))]
+    (status = 200, body = RecoveryCodes),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "mfa_not_pending, mfa_already_enabled", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: `errors[0].code` invalid_mfa_code", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "encryption_not_configured: no ENCRYPTION_MASTER_KEY; database_unavailable (with Retry-After)", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn confirm(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -63,8 +77,14 @@ async fn confirm(
 
 /// Turn TOTP off: the password and an `aal2` session.
 #[utoipa::path(delete, path = "/auth/mfa/totp", tag = "mfa", security(("bearer" = [])), request_body = PasswordRequest, responses(
-    (status = 204), (status = 401, description = "invalid_credentials", body = Problem),
-    (status = 403, description = "aal2_required", body = Problem)))]
+    (status = 204),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized, invalid_token: no or bad bearer token; invalid_credentials: the password is wrong", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "aal2_required: the session did not pass MFA; user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn disable(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -78,9 +98,14 @@ async fn disable(
 /// The second login step: the `mfa_token` from login with a TOTP code or a recovery code.
 #[utoipa::path(post, path = "/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest, responses(
     (status = 200, description = "a token pair with aal2", body = TokenPair),
-    (status = 401, description = "invalid_mfa_code, invalid_mfa_token", body = Problem),
-    (status = 422, description = "neither or both of code and recovery_code", body = Problem),
-    (status = 423, description = "account_locked", body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_mfa_code: wrong, replayed or spent (counts toward lockout); invalid_mfa_token: unknown, expired or spent", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 422, description = "validation_failed: neither or both of code and recovery_code", body = Problem, content_type = PROBLEM_JSON),
+    (status = 423, description = "account_locked: too many failed logins or codes", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
+    (status = 503, description = "encryption_not_configured: no ENCRYPTION_MASTER_KEY; database_unavailable (with Retry-After)", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn verify(
     State(gh): State<Gatehouse>,
     Client(client): Client,

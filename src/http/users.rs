@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::extract::{Client, CurrentUser, RequirePermission, RequireRole, perm, tier};
 use super::json::{ApiJson, ApiQuery};
-use super::problem::Problem;
+use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
 use crate::service::caller::Caller;
 use crate::service::users::{NewUser, UserPatch, UserQuery};
@@ -33,10 +33,14 @@ pub struct ListQuery {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    #[schema(example = "grace@example.com")]
     email: String,
+    #[schema(example = "Correct-horse-1")]
     password: String,
+    #[schema(example = "Grace")]
     name: Option<String>,
     /// Default `["user"]`; each must be below the caller's highest role (any for super_admin).
+    #[schema(example = json!(["moderator"]))]
     roles: Option<Vec<String>>,
     #[serde(default)]
     email_verified: bool,
@@ -54,7 +58,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 pub struct UpdateUserRequest {
     /// `null` clears it.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(example = "Ada Lovelace", value_type = Option<String>)]
     name: Option<Option<String>>,
     /// Replaces the whole object.
     #[schema(value_type = Option<Object>)]
@@ -67,6 +71,7 @@ pub struct UpdateUserRequest {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RolesRequest {
+    #[schema(example = json!(["moderator"]))]
     roles: Vec<String>,
 }
 
@@ -86,8 +91,12 @@ fn user_id(raw: &str) -> Result<Uuid, ServiceError> {
 /// List users (moderator and up, or an API key with `users:read`).
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(ListQuery), responses(
     (status = 200, body = Page<UserView>),
-    (status = 401, body = Problem), (status = 403, description = "insufficient_permission", body = Problem),
-    (status = 422, description = "bad page or unknown role", body = Problem)))]
+    (status = 400, description = "invalid_query: a query parameter of the wrong type", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_permission: needs `users:read` (moderator and up, or an API key scope)", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: page or per_page out of range, unknown_role, invalid_value", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn list(
     State(gh): State<Gatehouse>,
     _: RequirePermission<perm::UsersRead>,
@@ -105,9 +114,15 @@ async fn list(
 /// Create a user (admin and up).
 #[utoipa::path(post, path = "/users", tag = "users", security(("bearer" = [])), request_body = CreateUserRequest, responses(
     (status = 201, body = UserView),
-    (status = 403, description = "insufficient_role, role_not_grantable", body = Problem),
-    (status = 409, description = "email_taken", body = Problem),
-    (status = 422, description = "validation_failed", body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing or unknown fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), role_not_grantable, user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "email_taken", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "server_busy: the password-hashing queue is full; database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn create(
     State(gh): State<Gatehouse>,
     RequireRole(who, ..): RequireRole<tier::Admin>,
@@ -128,7 +143,13 @@ async fn create(
 
 /// Read a user: oneself, or anyone for moderator and up (404 otherwise).
 #[utoipa::path(get, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 200, body = UserView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+    (status = 200, body = UserView),
+    (status = 400, description = "bad_request: the path is not valid UTF-8 once percent-decoded", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_permission: an API key without `users:read`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: no such user, deleted, not a UUID, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn get_one(
     State(gh): State<Gatehouse>,
     caller: Caller,
@@ -140,10 +161,16 @@ async fn get_one(
 /// Update a user: name and metadata for oneself or a manager; `active` and roles for a manager.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = UpdateUserRequest, responses(
     (status = 200, body = UserView),
-    (status = 403, description = "cannot_manage_user, role_not_grantable, cannot_lower_own_role", body = Problem),
-    (status = 404, body = Problem),
-    (status = 409, description = "last_super_admin", body = Problem),
-    (status = 422, body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, unknown fields, or not a JSON object; bad_request: the path is not valid UTF-8", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "cannot_manage_user, role_not_grantable, cannot_lower_own_role, user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: no such user, deleted, not a UUID, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "last_super_admin", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: name, metadata or roles", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn update(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -167,9 +194,13 @@ async fn update(
 /// Delete a user (a manager): soft delete, sessions revoked at once; `?purge=true` (admin and up) removes it for good.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path), DeleteQuery), responses(
     (status = 204),
-    (status = 403, description = "cannot_manage_user, insufficient_role", body = Problem),
-    (status = 404, body = Problem),
-    (status = 409, description = "last_super_admin", body = Problem)))]
+    (status = 400, description = "invalid_query: `purge` is not a boolean; bad_request: the path is not valid UTF-8", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "cannot_manage_user, insufficient_role (purge below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: no such user, deleted, not a UUID, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "last_super_admin", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn delete(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -186,10 +217,16 @@ async fn delete(
 /// Replace a user's roles (a manager, granting only roles below its own).
 #[utoipa::path(put, path = "/users/{id}/roles", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), request_body = RolesRequest, responses(
     (status = 200, body = UserView),
-    (status = 403, description = "cannot_manage_user, role_not_grantable, cannot_lower_own_role", body = Problem),
-    (status = 404, body = Problem),
-    (status = 409, description = "last_super_admin", body = Problem),
-    (status = 422, description = "unknown_role, empty", body = Problem)))]
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object; bad_request: the path is not valid UTF-8", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "cannot_manage_user, role_not_grantable, cannot_lower_own_role, user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: no such user, deleted, not a UUID, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
+    (status = 409, description = "last_super_admin", body = Problem, content_type = PROBLEM_JSON),
+    (status = 422, description = "validation_failed: unknown_role, empty", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn set_roles(
     State(gh): State<Gatehouse>,
     CurrentUser(who): CurrentUser,
@@ -206,7 +243,13 @@ async fn set_roles(
 
 /// Clear a user's failed logins and lock (admin and up).
 #[utoipa::path(post, path = "/users/{id}/unlock", tag = "users", security(("bearer" = [])), params(("id" = Uuid, Path)), responses(
-    (status = 204), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    (status = 204),
+    (status = 400, description = "bad_request: the path is not valid UTF-8 once percent-decoded", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 403, description = "insufficient_role (below admin), user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 404, description = "not_found: no such user, deleted, not a UUID, or one the caller may not see", body = Problem, content_type = PROBLEM_JSON),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn unlock(
     State(gh): State<Gatehouse>,
     RequireRole(who, ..): RequireRole<tier::Admin>,
@@ -219,7 +262,10 @@ async fn unlock(
 
 /// The role catalogue (any authenticated caller).
 #[utoipa::path(get, path = "/roles", tag = "users", security(("bearer" = [])), responses(
-    (status = 200, body = RoleList), (status = 401, body = Problem)))]
+    (status = 200, body = RoleList),
+    (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
 async fn roles(
     State(gh): State<Gatehouse>,
     _: Caller,
