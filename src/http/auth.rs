@@ -87,6 +87,13 @@ impl ToSchema for Registration {
     }
 }
 
+/// `{"status": "pending_verification", "detail": "..."}`.
+#[derive(serde::Serialize, ToSchema)]
+pub struct RegistrationPending {
+    status: &'static str,
+    detail: &'static str,
+}
+
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
     #[schema(example = "ada@example.com")]
@@ -121,6 +128,7 @@ pub struct ChangePasswordRequest {
 /// Create an account (role `user`).
 #[utoipa::path(post, path = "/auth/register", tag = "auth", request_body = RegisterRequest, responses(
     (status = 201, description = "`{user}`; with AUTH_AUTO_LOGIN_ON_REGISTER a token pair (which carries `user` too)", body = Registration),
+    (status = 202, description = "with AUTH_REGISTER_CONCEAL_EXISTING: the same answer whether the email was free (a verification mail went out) or taken (its owner was told by mail)", body = RegistrationPending),
     (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
     (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
     (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
@@ -145,10 +153,10 @@ async fn register(
             Registered::LoggedIn(pair) => (StatusCode::CREATED, axum::Json(pair)).into_response(),
             Registered::Pending => (
                 StatusCode::ACCEPTED,
-                axum::Json(serde_json::json!({
-                    "status": "pending_verification",
-                    "detail": "check your mailbox to finish signing up",
-                })),
+                axum::Json(RegistrationPending {
+                    status: "pending_verification",
+                    detail: "check your mailbox to finish signing up",
+                }),
             )
                 .into_response(),
         },
