@@ -1,0 +1,11 @@
+//! The one integration test binary (so the crate is linked once, not once per file): the harness in `helpers`, then one module per flow. Every test that takes a database runs on each backend as `<flow>::sqlite::<name>`, `<flow>::postgres::<name>` and `<flow>::mysql::<name>`.
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod cli_admin;
+mod cli_config;
+mod http;
+mod limits;
+mod schema;
