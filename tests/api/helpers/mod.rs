@@ -1,5 +1,5 @@
 //! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a cuttable TCP proxy, races, mail, and `per_backend!`.
-// Until the auth, users, MFA and mail flows move in from tests/*.rs, some helpers wait unused.
+// Until the users, MFA and mail flows move in from tests/*.rs, some helpers wait unused.
 #![allow(dead_code, unused_imports)]
 
 mod app;
