@@ -1,4 +1,4 @@
-//! Account lockout on every backend: after the limit even the right password is refused, parallel wrong passwords lock at exactly the limit, right ones never do, and a full hashing queue is a 503 that counts as nothing.
+//! Account lockout on every backend: after the limit even the right password is refused, parallel wrong passwords lock at exactly the limit, right ones never do, admins unlock, and a full hashing queue is a 503 that counts as nothing.
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -77,10 +77,34 @@ async fn parallel_right_passwords_are_never_locked_out(db: TestDb) {
     s.stop().await;
 }
 
+async fn admins_unlock_accounts(db: TestDb) {
+    let s = db.app(&[]).await;
+    let root = s.admin().await;
+    let (_, moderator) = s.user_as(&root, "mod@example.com", &["moderator"]).await;
+    let id = s.create_user(&root, "dora@example.com", &["user"]).await;
+    for _ in 0..5 {
+        s.login_with("dora@example.com", WRONG_PASSWORD).await;
+    }
+    assert_eq!(s.login_with("dora@example.com", PASSWORD).await.status, 423);
+    let unlock = format!("/api/v1/users/{id}/unlock");
+    let res = s.post_empty(&unlock, &moderator).await;
+    assert_eq!(res.problem(), (403, "insufficient_role"));
+    assert_eq!(s.post_empty(&unlock, &root).await.status, 204);
+    assert_eq!(s.login_with("dora@example.com", PASSWORD).await.status, 200);
+    let unknown = format!("/api/v1/users/{}/unlock", uuid::Uuid::now_v7());
+    assert_eq!(s.post_empty(&unknown, &root).await.status, 404);
+    let total = s
+        .audit_total(&root, &format!("event=user_unlocked&user_id={id}"))
+        .await;
+    assert_eq!(total, 1);
+    s.stop().await;
+}
+
 per_backend!(
     lockout_after_max_failures_even_for_the_right_password,
     fifty_parallel_wrong_passwords_lock_at_exactly_the_limit,
     parallel_right_passwords_are_never_locked_out,
+    admins_unlock_accounts,
 );
 
 /// A full hashing queue answers 503 with Retry-After at once, and does not count as a failed login.

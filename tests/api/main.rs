@@ -3,15 +3,22 @@
 #[macro_use]
 mod helpers;
 
+mod api_keys;
 mod cli;
 mod cli_admin;
 mod cli_config;
+mod embedding;
 mod http;
 mod limits;
+mod listing;
 mod lockout;
+mod mail;
+mod mfa;
 mod refresh;
 mod register_login;
+mod roles_matrix;
 mod schema;
 mod sessions;
 mod tokens;
 mod two_instances;
+mod users_admin;

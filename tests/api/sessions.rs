@@ -1,8 +1,8 @@
-//! Sessions on every backend: listing and revoking cut access at once, logout and logout-all, a password change ending the other sessions, and the client address behind trusted proxies.
+//! Sessions on every backend: listing and revoking cut access at once, logout and logout-all, a password change ending the other sessions, the client address behind trusted proxies, and the admin cleanup.
 
 use serde_json::json;
 
-use crate::helpers::{PASSWORD, TestDb, WRONG_PASSWORD};
+use crate::helpers::{PASSWORD, TestDb, USER_AGENT, WRONG_PASSWORD};
 
 async fn sessions_list_and_revocation_cut_access_at_once(db: TestDb) {
     let s = db.app(&[]).await;
@@ -140,8 +140,32 @@ async fn client_ip_honours_trusted_proxies_only(db: TestDb) {
     s.stop().await;
 }
 
+async fn session_cleanup(db: TestDb) {
+    let s = db.app(&[]).await;
+    let root = s.admin().await;
+    s.create_user(&root, "cy@example.com", &["user"]).await;
+    for _ in 0..3 {
+        let pair = s.login("cy@example.com").await;
+        assert_eq!(s.logout(&pair.access).await.status, 204);
+    }
+    let cy = s.login("cy@example.com").await.access;
+    let cleanup = "/api/v1/admin/sessions/cleanup";
+    assert_eq!(s.post_empty(cleanup, &cy).await.status, 403);
+    let res = s.post_empty(cleanup, &root).await;
+    assert_eq!(
+        (res.status.as_u16(), res.body["deleted"].as_u64()),
+        (200, Some(3))
+    );
+    assert_eq!(s.post_empty(cleanup, &root).await.body["deleted"], 0);
+    assert_eq!(s.me(&cy).await.status, 200, "live sessions stay");
+    // Every request the tests send names them.
+    assert_eq!(s.current_session(&cy).await["user_agent"], USER_AGENT);
+    s.stop().await;
+}
+
 per_backend!(
     sessions_list_and_revocation_cut_access_at_once,
     change_password_revokes_other_sessions,
     client_ip_honours_trusted_proxies_only,
+    session_cleanup,
 );

@@ -1,6 +1,4 @@
 //! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a cuttable TCP proxy, races, mail, and `per_backend!`.
-// Until the users, MFA and mail flows move in from tests/*.rs, some helpers wait unused.
-#![allow(dead_code, unused_imports)]
 
 mod app;
 mod cli;
@@ -8,6 +6,7 @@ mod db;
 mod mail;
 mod proxy;
 mod race;
+mod totp;
 
 pub use app::{PASSWORD, Pair, ROOT, Reply, TestApp, USER_AGENT, WRONG_PASSWORD, claims};
 pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
@@ -15,6 +14,7 @@ pub use db::{Backend, JWT_SECRET, TestDb};
 pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
 pub use proxy::Proxy;
 pub use race::{count, distinct, race_on, race_with};
+pub use totp::{base32_decode, code_at, step_now, wrong_code};
 
 /// Generate one test per backend (`sqlite::name`, `postgres::name`, `mysql::name`) from
 /// `async fn name(db: TestDb)` in the module that invokes it.
