@@ -61,7 +61,8 @@ pub fn assert_one_line_failure(o: &Output) -> String {
     assert_eq!(
         o.status.code(),
         Some(1),
-        "stdout: {}\nstderr: {err}",
+        "{}\nstdout: {}\nstderr: {err}",
+        o.status,
         stdout(o)
     );
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
