@@ -1,10 +1,6 @@
 //! The schema on every backend: each migration goes up and down cleanly, every table takes and
 //! returns a row exactly (UUIDs, JSON, microsecond instants), and the foreign keys cascade or set null as declared.
 
-mod common;
-
-use common::TestDb;
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait,
@@ -14,6 +10,7 @@ use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 use uuid::Uuid;
 
+use crate::helpers::TestDb;
 use gatehouse::domain::roles::Role;
 use gatehouse::store::entities::*;
 use gatehouse::store::migrations::{BUILTIN_ROLES, Migrator};
@@ -98,6 +95,20 @@ macro_rules! round_trip {
         assert_eq!(back, model, "{} round trip", stringify!($module));
         back
     }};
+}
+
+/// How many rows the table of entity module `$module` holds.
+macro_rules! rows {
+    ($db:expr, $module:ident) => {
+        $module::Entity::find().all($db).await.expect("q").len()
+    };
+}
+
+/// Assert that each of these tables is empty (their rows went with the user they belong to).
+macro_rules! assert_emptied {
+    ($db:expr, $($module:ident),+) => {
+        $(assert_eq!(rows!($db, $module), 0, "{} should cascade", stringify!($module));)+
+    };
 }
 
 async fn exercise(db: &DatabaseConnection) {
@@ -380,63 +391,18 @@ async fn exercise(db: &DatabaseConnection) {
         .exec(db)
         .await
         .expect("delete user");
-    for (table, left) in [
-        (
-            "user_roles",
-            user_roles::Entity::find().all(db).await.expect("q").len(),
-        ),
-        (
-            "sessions",
-            sessions::Entity::find().all(db).await.expect("q").len(),
-        ),
-        (
-            "one_time_tokens",
-            one_time_tokens::Entity::find()
-                .all(db)
-                .await
-                .expect("q")
-                .len(),
-        ),
-        (
-            "recovery_codes",
-            recovery_codes::Entity::find()
-                .all(db)
-                .await
-                .expect("q")
-                .len(),
-        ),
-        (
-            "integrations",
-            integrations::Entity::find().all(db).await.expect("q").len(),
-        ),
-        (
-            "oauth_identities",
-            oauth_identities::Entity::find()
-                .all(db)
-                .await
-                .expect("q")
-                .len(),
-        ),
-        (
-            "usage_records",
-            usage_records::Entity::find()
-                .all(db)
-                .await
-                .expect("q")
-                .len(),
-        ),
-        (
-            "billing_records",
-            billing_records::Entity::find()
-                .all(db)
-                .await
-                .expect("q")
-                .len(),
-        ),
-    ] {
-        assert_eq!(left, 0, "{table} should cascade");
-    }
-    assert_eq!(audit_log::Entity::find().all(db).await.expect("q").len(), 1);
+    assert_emptied!(
+        db,
+        user_roles,
+        sessions,
+        one_time_tokens,
+        recovery_codes,
+        integrations,
+        oauth_identities,
+        usage_records,
+        billing_records
+    );
+    assert_eq!(rows!(db, audit_log), 1);
 
     // Everything down, then up one migration at a time, then down one at a time.
     Migrator::down(db, None).await.expect("down");
@@ -446,10 +412,7 @@ async fn exercise(db: &DatabaseConnection) {
         Migrator::up(db, Some(1)).await.expect("up one");
     }
     assert_eq!(tables(db).await, expected);
-    assert_eq!(
-        roles::Entity::find().all(db).await.expect("q").len(),
-        BUILTIN_ROLES.len()
-    );
+    assert_eq!(rows!(db, roles), BUILTIN_ROLES.len());
     for _ in 0..steps {
         Migrator::down(db, Some(1)).await.expect("down one");
     }

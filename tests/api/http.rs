@@ -1,56 +1,38 @@
-//! The HTTP skeleton on a real listener against every backend: health, readiness (also while the database goes away), problem documents, request ids, OpenAPI.
+//! The HTTP skeleton on a real listener against every backend: health, readiness (also while the database goes away), problem documents, request ids, OpenAPI, metrics, and the JSON extractor's rejections.
 
-mod common;
+use serde_json::json;
 
-use common::{Backend, Proxy, TestDb, TestServer};
-use serde_json::Value;
+use crate::helpers::{Backend, Proxy, Reply, TestApp, TestDb, WRONG_PASSWORD};
 
-async fn problem(res: reqwest::Response, status: u16, code: &str) -> Value {
-    assert_eq!(res.status().as_u16(), status);
-    assert_eq!(
-        res.headers().get("content-type").unwrap().to_str().unwrap(),
-        "application/problem+json"
-    );
-    let body: Value = res.json().await.unwrap();
+/// Assert a problem document with this status and code.
+fn problem(res: &Reply, status: u16, code: &str) {
+    assert_eq!(res.status.as_u16(), status);
+    assert_eq!(res.header("content-type"), "application/problem+json");
+    let body = &res.body;
     assert_eq!(body["status"], status);
     assert_eq!(body["code"], code, "{body}");
     assert!(body["type"].is_string() && body["title"].is_string() && body["detail"].is_string());
-    body
 }
 
 async fn health_and_ready(db: TestDb) {
-    let s = db.server(&[]).await;
-    let res = s.client.get(s.url("/health")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert_eq!(
-        res.json::<Value>().await.unwrap(),
-        serde_json::json!({"status": "ok"})
-    );
-    let res = s.client.get(s.url("/ready")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["status"], "ok");
-    assert_eq!(body["checks"]["database"]["status"], "ok");
+    let s = db.app(&[]).await;
+    let res = s.get_public("/health").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body, json!({"status": "ok"}));
+    let res = s.get_public("/ready").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body["status"], "ok");
+    assert_eq!(res.body["checks"]["database"]["status"], "ok");
     s.stop().await;
 }
 
 async fn errors_are_problem_documents(db: TestDb) {
-    let s = db.server(&[]).await;
-    problem(
-        s.client.get(s.url("/nope")).send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    problem(
-        s.client.get(s.url("/api/v1/nope")).send().await.unwrap(),
-        404,
-        "not_found",
-    )
-    .await;
-    let res = s.client.post(s.url("/health")).send().await.unwrap();
-    assert!(res.headers().get("allow").is_some());
-    problem(res, 405, "method_not_allowed").await;
+    let s = db.app(&[]).await;
+    problem(&s.get_public("/nope").await, 404, "not_found");
+    problem(&s.get_public("/api/v1/nope").await, 404, "not_found");
+    let res = s.send(reqwest::Method::POST, "/health", None, None).await;
+    assert!(res.headers.get("allow").is_some());
+    problem(&res, 405, "method_not_allowed");
     let big = vec![b'x'; 64 * 1024 + 1];
     let res = s
         .client
@@ -60,12 +42,12 @@ async fn errors_are_problem_documents(db: TestDb) {
         .send()
         .await
         .unwrap();
-    problem(res, 413, "payload_too_large").await;
+    problem(&Reply::read(res).await, 413, "payload_too_large");
     s.stop().await;
 }
 
 async fn request_ids_are_echoed_or_made(db: TestDb) {
-    let s = db.server(&[]).await;
+    let s = db.app(&[]).await;
     let res = s
         .client
         .get(s.url("/health"))
@@ -74,17 +56,17 @@ async fn request_ids_are_echoed_or_made(db: TestDb) {
         .await
         .unwrap();
     assert_eq!(res.headers()["x-request-id"], "abc-123");
-    let res = s.client.get(s.url("/health")).send().await.unwrap();
-    let made = res.headers()["x-request-id"].to_str().unwrap().to_string();
-    assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    let res = s.get_public("/health").await;
+    let made = res.header("x-request-id");
+    assert!(uuid::Uuid::parse_str(made).is_ok(), "{made}");
     s.stop().await;
 }
 
 async fn openapi_describes_the_routes(db: TestDb) {
-    let s = db.server(&[]).await;
-    let res = s.client.get(s.url("/openapi.json")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let doc: Value = res.json().await.unwrap();
+    let s = db.app(&[]).await;
+    let res = s.get_public("/openapi.json").await;
+    assert_eq!(res.status, 200);
+    let doc = res.body;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -125,25 +107,14 @@ async fn openapi_describes_the_routes(db: TestDb) {
 }
 
 async fn metrics_count_requests_by_route(db: TestDb) {
-    let s = db.server(&[]).await;
-    s.client.get(s.url("/health")).send().await.unwrap();
-    let res = s
-        .client
-        .post(s.url("/api/v1/auth/login"))
-        .json(&serde_json::json!({"email": "nobody@example.com", "password": "Wrong-Horse9"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 401);
-    let res = s.client.get(s.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    assert!(
-        res.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain")
-    );
-    let text = res.text().await.unwrap();
+    let s = db.app(&[]).await;
+    s.get_public("/health").await;
+    let res = s.login_with("nobody@example.com", WRONG_PASSWORD).await;
+    assert_eq!(res.status, 401);
+    let res = s.get_public("/metrics").await;
+    assert_eq!(res.status, 200);
+    assert!(res.header("content-type").starts_with("text/plain"));
+    let text = res.text;
     let has = |needle: &str| {
         text.lines()
             .any(|l| l.starts_with("gatehouse_") && needle.split('&').all(|n| l.contains(n)))
@@ -182,38 +153,26 @@ async fn ready_follows_the_database(backend: Backend) {
     let proxy = Proxy::start(([127, 0, 0, 1], port).into()).await;
     // Migrate directly, then serve through the proxy.
     db.connect().await.close().await.unwrap();
-    let s = TestServer::start(
+    let s = TestApp::start(
         &db.url_via(proxy.addr),
         db.dir.path(),
         &[("DB_CONNECT_TIMEOUT", "1")],
     )
     .await;
-    assert_eq!(
-        s.client.get(s.url("/ready")).send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(s.get_public("/ready").await.status, 200);
 
     proxy.down();
-    let res = s.client.get(s.url("/ready")).send().await.unwrap();
-    assert_eq!(res.status(), 503);
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["status"], "unavailable");
-    assert_eq!(body["checks"]["database"]["status"], "unavailable");
+    let res = s.get_public("/ready").await;
+    assert_eq!(res.status, 503);
+    assert_eq!(res.body["status"], "unavailable");
+    assert_eq!(res.body["checks"]["database"]["status"], "unavailable");
     // Liveness does not depend on the database.
-    assert_eq!(
-        s.client
-            .get(s.url("/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(s.get_public("/health").await.status, 200);
 
     proxy.up();
     let mut recovered = false;
     for _ in 0..50 {
-        if s.client.get(s.url("/ready")).send().await.unwrap().status() == 200 {
+        if s.get_public("/ready").await.status == 200 {
             recovered = true;
             break;
         }

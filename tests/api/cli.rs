@@ -1,0 +1,176 @@
+//! The `gatehouse` binary's database commands against a fresh database on every backend: schema revisions up and down, check, reset, backup and restore, and `serve` stopping on SIGTERM.
+
+use crate::helpers::{Backend, TestDb, assert_one_line_failure, stdout};
+
+const ALL_TABLES: usize = 12;
+
+async fn init_status_and_round_trip(db: TestDb) {
+    db.run_ok(&["db", "init"]).await;
+    let (n, total) = db.applied().await;
+    assert!(total >= 6);
+    assert_eq!(n, total);
+    let status = stdout(&db.run(&["db", "status"]).await);
+    assert!(
+        status.contains("m0001_users_roles") && status.contains("applied"),
+        "{status}"
+    );
+    assert_eq!(
+        db.tables().await.len(),
+        ALL_TABLES,
+        "{:?}",
+        db.tables().await
+    );
+
+    db.run_ok(&["db", "downgrade", "--to", "0"]).await;
+    assert_eq!(db.applied().await, (0, total));
+    assert!(db.tables().await.is_empty(), "{:?}", db.tables().await);
+
+    // Partial upgrade by number, then by name, then the rest.
+    db.run_ok(&["db", "upgrade", "--to", "2"]).await;
+    assert_eq!(db.applied().await.0, 2);
+    db.run_ok(&["db", "upgrade", "--to", "m0004_usage_billing"])
+        .await;
+    assert_eq!(db.applied().await.0, 4);
+    db.run_ok(&["db", "upgrade"]).await;
+    assert_eq!(db.applied().await, (total, total));
+    assert_eq!(db.tables().await.len(), ALL_TABLES);
+
+    // Down one step by name, and back.
+    db.run_ok(&["db", "downgrade", "--to", "m0005_audit_log"])
+        .await;
+    assert_eq!(db.applied().await.0, 5);
+    db.run_ok(&["db", "upgrade"]).await;
+}
+
+async fn unknown_or_wrong_way_revisions_fail_in_one_line(db: TestDb) {
+    db.run_ok(&["db", "init"]).await;
+    let line = assert_one_line_failure(&db.run(&["db", "upgrade", "--to", "m9999_nope"]).await);
+    assert!(line.contains("m9999_nope"), "{line}");
+    let line = assert_one_line_failure(&db.run(&["db", "downgrade", "--to", "99"]).await);
+    assert!(line.contains("99"), "{line}");
+    db.run_ok(&["db", "downgrade", "--to", "1"]).await;
+    let line = assert_one_line_failure(&db.run(&["db", "downgrade", "--to", "3"]).await);
+    assert!(line.contains("upgrade"), "{line}");
+    // Nothing changed by the refused commands.
+    assert_eq!(db.applied().await.0, 1);
+}
+
+async fn check_reports_backend_version_and_latency(db: TestDb) {
+    let out = db.run_ok(&["db", "check"]).await;
+    let backend = match db.backend {
+        Backend::Sqlite => "sqlite",
+        Backend::Postgres => "postgres",
+        Backend::MySql => "mysql",
+    };
+    assert!(out.contains(&format!("backend: {backend}")), "{out}");
+    assert!(out.contains("server version: "), "{out}");
+    assert!(out.contains("latency: ") && out.contains(" ms"), "{out}");
+}
+
+async fn reset_needs_yes_and_empties_data(db: TestDb) {
+    db.init_with_admin().await;
+    let line = assert_one_line_failure(&db.run(&["db", "reset"]).await);
+    assert!(line.contains("--yes"), "{line}");
+    assert!(stdout(&db.run(&["users", "list"]).await).contains("1 user(s)"));
+    db.run_ok(&["db", "reset", "--yes"]).await;
+    assert!(stdout(&db.run(&["users", "list"]).await).contains("0 user(s)"));
+    let (n, m) = db.applied().await;
+    assert_eq!(n, m);
+    assert_eq!(db.tables().await.len(), ALL_TABLES);
+}
+
+async fn backup_and_restore(db: TestDb) {
+    db.init_with_admin().await;
+    let file = db.dir.path().join("backups").join("gh.bak");
+    let file = file.to_str().unwrap();
+    let out = db.run_ok(&["db", "backup", file]).await;
+    match db.backend {
+        Backend::Sqlite => {
+            // Online: taken while a server holds the database open.
+            let server = db.app(&[]).await;
+            let second = db.dir.path().join("second.bak");
+            db.run_ok(&["db", "backup", second.to_str().unwrap()]).await;
+            server.stop().await;
+            // Refuses to overwrite.
+            assert_one_line_failure(&db.run(&["db", "backup", file]).await);
+            db.run_ok(&["db", "reset", "--yes"]).await;
+            assert!(stdout(&db.run(&["users", "list"]).await).contains("0 user(s)"));
+            db.run_ok(&["db", "restore", file]).await;
+            let listed = stdout(&db.run(&["users", "list"]).await);
+            assert!(listed.contains("root@example.com"), "{listed}");
+            // A file that is not a backup is refused and the database kept.
+            let junk = db.dir.path().join("junk.bak");
+            std::fs::write(&junk, b"not a database").unwrap();
+            assert_one_line_failure(&db.run(&["db", "restore", junk.to_str().unwrap()]).await);
+            assert!(stdout(&db.run(&["users", "list"]).await).contains("root@example.com"));
+        }
+        // A server database: the commands to run with the server's own tools.
+        Backend::Postgres | Backend::MySql => {
+            let (dump, restore) = if db.backend == Backend::Postgres {
+                ("pg_dump", "pg_restore")
+            } else {
+                ("mysqldump", "mysql ")
+            };
+            assert!(out.contains(dump) && out.contains(&db.name), "{out}");
+            let r = stdout(&db.run(&["db", "restore", file]).await);
+            assert!(r.contains(restore), "{r}");
+        }
+    }
+}
+
+async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let bind = format!("127.0.0.1:{port}");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+    cmd.arg("serve").current_dir(db.dir.path()).env_clear();
+    for (k, v) in db.env() {
+        cmd.env(k, v);
+    }
+    cmd.env("GATEHOUSE_BIND", &bind)
+        .env("ADMIN_USERNAME", "boot@example.com")
+        .env("ADMIN_PASSWORD", "Bo0t-Strap!")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let client = reqwest::Client::new();
+    let mut ok = false;
+    for _ in 0..200 {
+        if let Ok(r) = client.get(format!("http://{bind}/ready")).send().await
+            && r.status() == 200
+        {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(ok, "server never became ready");
+    let pid = child.id().unwrap();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(status.success(), "exit {status:?}");
+    let listed = stdout(&db.run(&["users", "list"]).await);
+    let line = listed
+        .lines()
+        .find(|l| l.contains("boot@example.com"))
+        .expect(&listed);
+    assert!(line.contains("super_admin"), "{line}");
+    assert_eq!(db.applied().await.0, db.applied().await.1);
+}
+
+per_backend!(
+    init_status_and_round_trip,
+    unknown_or_wrong_way_revisions_fail_in_one_line,
+    check_reports_backend_version_and_latency,
+    reset_needs_yes_and_empties_data,
+    backup_and_restore,
+    serve_migrates_bootstraps_admin_and_stops_on_sigterm,
+);

@@ -1,0 +1,42 @@
+//! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a cuttable TCP proxy, races, mail, and `per_backend!`.
+
+mod app;
+mod cli;
+mod db;
+mod mail;
+mod proxy;
+mod race;
+mod totp;
+
+pub use app::{PASSWORD, Pair, ROOT, Reply, TestApp, USER_AGENT, WRONG_PASSWORD, claims};
+pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
+pub use db::{Backend, JWT_SECRET, TestDb};
+pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
+pub use proxy::Proxy;
+pub use race::{count, distinct, race_on, race_with};
+pub use totp::{base32_decode, code_at, step_now, wrong_code};
+
+/// Generate one test per backend (`sqlite::name`, `postgres::name`, `mysql::name`) from
+/// `async fn name(db: TestDb)` in the module that invokes it.
+macro_rules! per_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = $crate::helpers::TestDb::create($crate::helpers::Backend::Sqlite).await { super::$name(db).await }
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = $crate::helpers::TestDb::create($crate::helpers::Backend::Postgres).await { super::$name(db).await }
+            })*
+        }
+        mod mysql {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                if let Some(db) = $crate::helpers::TestDb::create($crate::helpers::Backend::MySql).await { super::$name(db).await }
+            })*
+        }
+    };
+}

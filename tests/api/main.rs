@@ -1,0 +1,24 @@
+//! The one integration test binary (so the crate is linked once, not once per file): the harness in `helpers`, then one module per flow. Every test that takes a database runs on each backend as `<flow>::sqlite::<name>`, `<flow>::postgres::<name>` and `<flow>::mysql::<name>`.
+
+#[macro_use]
+mod helpers;
+
+mod api_keys;
+mod cli;
+mod cli_admin;
+mod cli_config;
+mod embedding;
+mod http;
+mod limits;
+mod listing;
+mod lockout;
+mod mail;
+mod mfa;
+mod refresh;
+mod register_login;
+mod roles_matrix;
+mod schema;
+mod sessions;
+mod tokens;
+mod two_instances;
+mod users_admin;
