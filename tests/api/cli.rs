@@ -2,7 +2,7 @@
 
 use crate::helpers::{Backend, TestDb, assert_one_line_failure, stdout};
 
-const ALL_TABLES: usize = 12;
+const ALL_TABLES: usize = 13;
 
 async fn init_status_and_round_trip(db: TestDb) {
     db.run_ok(&["db", "init"]).await;

@@ -122,6 +122,7 @@ async fn exercise(db: &DatabaseConnection) {
             "audit_log",
             "billing_records",
             "integrations",
+            "login_throttles",
             "oauth_identities",
             "one_time_tokens",
             "recovery_codes",
