@@ -132,6 +132,8 @@ async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
     cmd.env("GATEHOUSE_BIND", &bind)
         .env("ADMIN_USERNAME", "boot@example.com")
         .env("ADMIN_PASSWORD", "Bo0t-Strap!")
+        // Accepted but not built yet: the start must say so.
+        .env("OAUTH_ENABLED", "true")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
@@ -157,6 +159,12 @@ async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
         .expect("stops")
         .unwrap();
     assert!(status.success(), "exit {status:?}");
+    let mut log = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut log)
+        .await
+        .unwrap();
+    assert!(log.contains("OAuth login is not built yet"), "{log}");
+    assert!(!log.contains("Bo0t-Strap!"), "no secret in the log");
     let listed = stdout(&db.run(&["users", "list"]).await);
     let line = listed
         .lines()
