@@ -11,6 +11,7 @@
 //! # let _ = app; Ok(()) }
 //! ```
 
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod crypto;
@@ -95,7 +96,9 @@ impl Gatehouse {
             .map_err(|e| ConfigError::new("PASSWORD_ARGON2_MEMORY_KIB", e.to_string()))?;
         let policy = config.password.policy();
         let accounts = Accounts::new(db.clone(), hasher.clone(), policy);
-        let users = Users::new(db.clone(), hasher.clone(), policy);
+        let principals = service::principals::Principals::new(&config, &db);
+        principals.start();
+        let users = Users::new(db.clone(), hasher.clone(), policy, principals.clone());
         let api_keys = ApiKeys::new(db.clone());
         let limiter = limits::rate::RateLimiter::new(&config.rate_limit)?;
         telemetry::handle();
@@ -112,8 +115,14 @@ impl Gatehouse {
         };
         let settings = AuthSettings::new(&config, &issuer);
         let mailer = mail::Mailer::start(&config.mail)?;
-        let verification =
-            Verification::new(db.clone(), mailer, hasher.clone(), policy, issuer.clone());
+        let verification = Verification::new(
+            db.clone(),
+            mailer,
+            hasher.clone(),
+            policy,
+            issuer.clone(),
+            principals.clone(),
+        );
         let envelope = match &config.encryption_master_key {
             Some(key) => Some(
                 crypto::envelope::Envelope::from_base64(key.expose()).ok_or_else(|| {
@@ -122,7 +131,13 @@ impl Gatehouse {
             ),
             None => None,
         };
-        let login = Login::new(db.clone(), Arc::new(jwt), &material, settings);
+        let login = Login::new(
+            db.clone(),
+            Arc::new(jwt),
+            &material,
+            settings,
+            principals.clone(),
+        );
         let auth = Auth::new(
             db.clone(),
             hasher.clone(),

@@ -6,6 +6,7 @@
 
 mod admin;
 mod auth;
+mod cache;
 mod database;
 mod jwt;
 mod mail;
@@ -31,6 +32,7 @@ use url::Url;
 
 pub use admin::BootstrapAdmin;
 pub use auth::AuthConfig;
+pub use cache::{CacheConfig, CacheMode};
 pub use database::{Backend, DEFAULT_DATABASE_URL, DatabaseConfig, parse_database_url};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use mail::MailConfig;
@@ -88,6 +90,7 @@ pub struct Config {
     pub public_url: Url,
     pub jwt: JwtConfig,
     pub auth: AuthConfig,
+    pub cache: CacheConfig,
     pub password: PasswordConfig,
     pub rate_limit: RateLimitConfig,
     pub trusted_proxies: Vec<IpNet>,
@@ -126,6 +129,7 @@ impl Config {
             public_url: server::public_url(vars)?,
             jwt: JwtConfig::from_vars(vars)?,
             auth: AuthConfig::from_vars(vars)?,
+            cache: CacheConfig::from_vars(vars)?,
             password: PasswordConfig::from_vars(vars)?,
             rate_limit: RateLimitConfig::from_vars(vars)?,
             trusted_proxies: server::trusted_proxies(vars)?,
@@ -157,6 +161,7 @@ impl Config {
         self.jwt
             .render(self.dev_jwt_key_path().as_deref(), &mut out);
         self.auth.render(&mut out);
+        self.cache.render(&mut out);
         self.password.render(&mut out);
         self.rate_limit.render(&mut out);
         out.list("TRUSTED_PROXIES", &self.trusted_proxies);

@@ -8,8 +8,10 @@ use super::audit::{Revocation, revoke_sessions};
 use super::error::{FieldError, ServiceError};
 use super::login::{Gate, Login, Principal, account_state};
 use super::new_account::{AccountSpec, Credentials, create_account};
+use super::principals::{Principals, SessionFacts};
 use super::verification::Verification;
 use super::views::{SessionList, SessionView, TokenPair, UserView};
+use crate::bus::Eviction;
 use crate::crypto::jwt::{Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens::{self, ParsedRefresh};
@@ -23,6 +25,9 @@ use crate::store::audit::AuditEntry;
 use crate::store::entities::sessions as session_rows;
 use crate::store::one_time_tokens::Purpose;
 use crate::store::{self, StoreError};
+
+/// A session's `last_used_at` is written at most this often.
+const TOUCH_EVERY: Duration = Duration::seconds(60);
 
 /// What register returns: the user, and a token pair when auto-login is on.
 #[derive(Debug, Clone)]
@@ -99,6 +104,11 @@ impl Auth {
             login,
             verification,
         }
+    }
+
+    /// The cache of authenticated principals this instance keeps.
+    pub fn principals(&self) -> &Principals {
+        self.login.principals()
     }
 
     pub fn jwt(&self) -> &JwtKeys {
@@ -257,15 +267,44 @@ impl Auth {
         )))
     }
 
-    /// The caller behind an access token, if its session is still live. The user and its roles
-    /// are read now (beside the session, in parallel), so a role change takes effect on the next
-    /// call whatever the token's `roles` claim says.
+    /// The caller behind an access token, if its session is still live. The token's own checks
+    /// run on every call; the session and the user (with its roles) come from the principal
+    /// cache when it holds them, else from the database (in parallel), so a revocation or role
+    /// change takes effect on the next call whatever the token's claims say.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
-        let (claims, session, user) = self.live_access(access_token).await?;
+        let claims = self.jwt().verify(access_token).ok_or_else(invalid_token)?;
         let now = store::now();
-        if now.signed_duration_since(session.last_used_at) > Duration::seconds(60) {
-            store::sessions::touch(&self.db, session.id, now).await?;
+        let cached = self
+            .principals()
+            .session(claims.sid)
+            .zip(self.principals().user(claims.sub))
+            .filter(|(s, _)| s.user_id == claims.sub && s.expires_at > now);
+        if let Some((session, user)) = cached {
+            if now.signed_duration_since(session.last_used_at) > TOUCH_EVERY {
+                store::sessions::touch(&self.db, claims.sid, now).await?;
+                self.principals().touched(claims.sid, &session, now);
+            }
+            return Ok(Principal {
+                user_id: claims.sub,
+                session_id: claims.sid,
+                aal: claims.aal,
+                user: (*user).clone(),
+            });
         }
+        let epoch = self.principals().epoch();
+        let (session, user) = self.live_session(&claims).await?;
+        let mut last_used_at = session.last_used_at;
+        if now.signed_duration_since(last_used_at) > TOUCH_EVERY {
+            store::sessions::touch(&self.db, session.id, now).await?;
+            last_used_at = now;
+        }
+        let facts = SessionFacts {
+            user_id: session.user_id,
+            aal: session.aal.clone(),
+            expires_at: session.expires_at,
+            last_used_at,
+        };
+        self.principals().fill(epoch, session.id, facts, &user);
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
@@ -274,12 +313,22 @@ impl Auth {
         })
     }
 
-    /// A valid access token's claims, its live session and its (live, active) user as it is now.
+    /// A valid access token's claims, its live session and its (live, active) user as it is
+    /// now, read from the database (introspection never answers from the cache).
     pub async fn live_access(
         &self,
         access_token: &str,
     ) -> Result<(Claims, session_rows::Model, UserView), ServiceError> {
         let claims = self.jwt().verify(access_token).ok_or_else(invalid_token)?;
+        let (session, user) = self.live_session(&claims).await?;
+        Ok((claims, session, user))
+    }
+
+    /// The session `claims` name and its user, read now, when both are live.
+    async fn live_session(
+        &self,
+        claims: &Claims,
+    ) -> Result<(session_rows::Model, UserView), ServiceError> {
         let (session, user) = tokio::join!(
             store::sessions::find(&self.db, claims.sid),
             store::users::find_with_roles(&self.db, claims.sub)
@@ -294,7 +343,7 @@ impl Auth {
         let (user, roles) = user?
             .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
             .ok_or_else(invalid_token)?;
-        Ok((claims, session, UserView::new(user, roles)))
+        Ok((session, UserView::new(user, roles)))
     }
 
     /// The session a refresh token names, when the token is well formed and its MAC matches
@@ -423,6 +472,7 @@ impl Auth {
             }))
         })
         .await?;
+        self.principals().evict(Eviction::Session(session.id)).await;
         metrics::counter!("gatehouse_refresh_reuse_total").increment(1);
         tracing::warn!(session_id = %session.id, "refresh token reuse: session revoked");
         Ok(())
@@ -440,7 +490,7 @@ impl Auth {
             only,
             ..Revocation::all(who.user_id, reason)
         };
-        revoke_sessions(&self.db, which, |n| {
+        let n = revoke_sessions(&self.db, which, |n| {
             (n > 0).then(|| {
                 client.stamp(AuditEntry {
                     event: reason,
@@ -451,7 +501,13 @@ impl Auth {
                 })
             })
         })
-        .await
+        .await?;
+        let eviction = match only {
+            Some(session) => Eviction::Session(session),
+            None => Eviction::UserSessions(who.user_id),
+        };
+        self.principals().evict(eviction).await;
+        Ok(n)
     }
 
     /// Revoke the caller's current session.
@@ -545,6 +601,9 @@ impl Auth {
         })
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.principals()
+            .evict(Eviction::UserSessions(user.id))
+            .await;
         Ok(())
     }
 }

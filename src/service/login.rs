@@ -8,7 +8,9 @@ use uuid::Uuid;
 
 use super::audit::audit_after;
 use super::error::ServiceError;
+use super::principals::Principals;
 use super::views::{TokenPair, UserView};
+use crate::bus::Eviction;
 use crate::config::Config;
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
 use crate::crypto::tokens::{self, DeviceKey, RefreshSecret};
@@ -147,6 +149,7 @@ pub struct Login {
     refresh: RefreshSecret,
     devices: DeviceKey,
     settings: AuthSettings,
+    principals: Principals,
 }
 
 impl Login {
@@ -155,6 +158,7 @@ impl Login {
         jwt: Arc<JwtKeys>,
         key_material: &[u8],
         settings: AuthSettings,
+        principals: Principals,
     ) -> Self {
         Self {
             db,
@@ -162,7 +166,13 @@ impl Login {
             refresh: RefreshSecret::new(key_material),
             devices: DeviceKey::new(key_material),
             settings,
+            principals,
         }
+    }
+
+    /// The cache of authenticated principals, evicted by every flow that changes one.
+    pub fn principals(&self) -> &Principals {
+        &self.principals
     }
 
     /// The device id behind a device token presented for the account keyed `account`.
@@ -294,6 +304,8 @@ impl Login {
                 store::users::login_succeeded(&self.db, user, now, new_hash, false).await?
             }
         };
+        // `last_login_at` is part of the user's view.
+        self.principals.evict(Eviction::User(user.id)).await;
         let device = self.devices.issue(&user.email_lower);
         let mut pair = self.start_session(user, aal, client).await?;
         pair.device_token = Some(device);

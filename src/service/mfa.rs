@@ -9,6 +9,7 @@ use super::audit::audit_after;
 use super::error::ServiceError;
 use super::login::{Gate, Login, Principal, account_state};
 use super::views::TokenPair;
+use crate::bus::Eviction;
 use crate::crypto::envelope::Envelope;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::{tokens, totp};
@@ -208,6 +209,7 @@ impl Mfa {
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.login.principals().evict(Eviction::User(user.id)).await;
         Ok(RecoveryCodes {
             recovery_codes: codes,
         })
@@ -252,6 +254,7 @@ impl Mfa {
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.login.principals().evict(Eviction::User(user.id)).await;
         Ok(())
     }
 

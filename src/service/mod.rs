@@ -15,6 +15,7 @@ pub mod login;
 pub mod mfa;
 pub mod new_account;
 pub mod paging;
+pub mod principals;
 pub mod users;
 pub mod verification;
 pub mod views;

@@ -9,7 +9,9 @@ use super::error::{FieldError, ServiceError};
 use super::login::Principal;
 use super::new_account::{AccountSpec, Credentials, create_account};
 use super::paging::Paging;
+use super::principals::Principals;
 use super::views::{Page, UserView};
+use crate::bus::Eviction;
 use crate::crypto::password::PasswordHasher;
 use crate::domain::client::ClientInfo;
 use crate::domain::password_policy::PasswordPolicy;
@@ -57,6 +59,7 @@ pub struct Users {
     db: DatabaseConnection,
     hasher: PasswordHasher,
     policy: PasswordPolicy,
+    principals: Principals,
 }
 
 /// A rule's decision as the API answers it.
@@ -141,8 +144,18 @@ fn parse_metadata(
 }
 
 impl Users {
-    pub fn new(db: DatabaseConnection, hasher: PasswordHasher, policy: PasswordPolicy) -> Self {
-        Self { db, hasher, policy }
+    pub fn new(
+        db: DatabaseConnection,
+        hasher: PasswordHasher,
+        policy: PasswordPolicy,
+        principals: Principals,
+    ) -> Self {
+        Self {
+            db,
+            hasher,
+            policy,
+            principals,
+        }
     }
 
     /// A live (not deleted) account with its built-in roles.
@@ -341,6 +354,12 @@ impl Users {
             audit::record(&txn, stamp(event, detail)).await?;
         }
         Self::commit(txn).await?;
+        let eviction = if disabling {
+            Eviction::UserSessions(id)
+        } else {
+            Eviction::User(id)
+        };
+        self.principals.evict(eviction).await;
         self.view(id).await
     }
 
@@ -390,7 +409,9 @@ impl Users {
             })
             .await?;
         }
-        Self::commit(txn).await
+        Self::commit(txn).await?;
+        self.principals.evict(Eviction::UserSessions(id)).await;
+        Ok(())
     }
 
     /// Replace an account's roles. Takes effect on the account's next call (roles are read per call).

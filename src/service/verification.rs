@@ -6,6 +6,8 @@ use sea_orm::{DatabaseConnection, TransactionTrait};
 use super::audit::{Revocation, audit_after, revoke_sessions};
 use super::error::{FieldError, ServiceError};
 use super::login::account_state;
+use super::principals::Principals;
+use crate::bus::Eviction;
 use crate::crypto::password::PasswordHasher;
 use crate::crypto::tokens;
 use crate::domain::accounts::may_log_in;
@@ -37,6 +39,7 @@ pub struct Verification {
     hasher: PasswordHasher,
     policy: PasswordPolicy,
     public_url: String,
+    principals: Principals,
 }
 
 impl Verification {
@@ -46,6 +49,7 @@ impl Verification {
         hasher: PasswordHasher,
         policy: PasswordPolicy,
         public_url: String,
+        principals: Principals,
     ) -> Self {
         Self {
             db,
@@ -53,6 +57,7 @@ impl Verification {
             hasher,
             policy,
             public_url,
+            principals,
         }
     }
 
@@ -146,6 +151,7 @@ impl Verification {
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.principals.evict(Eviction::User(found.user_id)).await;
         Ok(())
     }
 
@@ -246,6 +252,7 @@ impl Verification {
         })
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
+        self.principals.evict(Eviction::UserSessions(user.id)).await;
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ pub mod entities;
 mod error;
 mod lockout;
 pub mod migrations;
+pub mod notify;
 pub mod one_time_tokens;
 pub mod recovery_codes;
 pub mod roles;

@@ -1,0 +1,222 @@
+//! The per-instance cache of authenticated principals (live sessions and user views), so an authenticated call costs no database read, with evictions that reach every instance and a bypass whenever one could have been missed.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use moka::sync::Cache;
+use uuid::Uuid;
+
+use super::views::UserView;
+use crate::bus::{Bus, BusEvent, Eviction};
+use crate::config::Backend;
+use crate::config::{CacheConfig, CacheMode, Config};
+
+/// What a live session contributes to a principal.
+#[derive(Debug, Clone)]
+pub struct SessionFacts {
+    pub user_id: Uuid,
+    pub aal: String,
+    /// Checked on every call: the cache never lengthens a session.
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+}
+
+/// A user view larger than this (big metadata) is not cached, which bounds memory at
+/// `AUTH_CACHE_MAX_ENTRIES` × this, plus the sessions.
+const MAX_VIEW_BYTES: usize = 16 * 1024;
+
+/// Evictions bump this; a fill that read the database before the latest eviction is dropped,
+/// so a read racing a revocation can never put the revoked state back.
+type Epoch = u64;
+
+struct Inner {
+    sessions: Cache<Uuid, Arc<SessionFacts>>,
+    users: Cache<Uuid, Arc<UserView>>,
+    epoch: AtomicU64,
+    /// Evictions reach this instance (the channel is subscribed): until then, and whenever it
+    /// drops, every call reads the database.
+    live: AtomicBool,
+    bus: Bus,
+}
+
+/// Cheap to clone. A disabled cache answers every look-up with a miss and drops every fill.
+#[derive(Clone)]
+pub struct Principals {
+    inner: Option<Arc<Inner>>,
+}
+
+impl Principals {
+    /// The cache the configuration asks for, with its channel (see `AUTH_CACHE`): PostgreSQL
+    /// NOTIFY on PostgreSQL, else Redis pub/sub when `REDIS_URL` is set, else off unless the
+    /// operator declared a single instance.
+    pub fn new(config: &Config, db: &sea_orm::DatabaseConnection) -> Self {
+        let redis = config.rate_limit.redis_url.as_ref().map(|u| u.expose());
+        let bus = match (config.cache.mode, config.database.backend, redis) {
+            (CacheMode::Off, ..) => None,
+            (CacheMode::SingleInstance, ..) => Some(Bus::Local),
+            (CacheMode::Auto, Backend::Postgres, _) => Some(Bus::Postgres(db.clone())),
+            (CacheMode::Auto, _, Some(url)) => match Bus::redis(url) {
+                Ok(bus) => Some(bus),
+                Err(e) => {
+                    tracing::warn!(error = %e, "REDIS_URL unusable for cache evictions; the cache is off");
+                    None
+                }
+            },
+            (CacheMode::Auto, ..) => None,
+        };
+        Self {
+            inner: bus.map(|bus| Arc::new(Inner::new(&config.cache, bus))),
+        }
+    }
+
+    /// A cache that is always off.
+    pub fn off() -> Self {
+        Self { inner: None }
+    }
+
+    /// Start listening for other instances' evictions (a no-op when off).
+    pub fn start(&self) {
+        if let Some(inner) = &self.inner {
+            let weak = Arc::downgrade(inner);
+            inner.bus.clone().subscribe(move |event| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.heard(event);
+                }
+            });
+        }
+    }
+
+    fn live(&self) -> Option<&Inner> {
+        self.inner
+            .as_deref()
+            .filter(|i| i.live.load(Ordering::Acquire))
+    }
+
+    /// The epoch to hand to [`fill`](Self::fill) for a read that starts now.
+    pub fn epoch(&self) -> Epoch {
+        self.inner
+            .as_ref()
+            .map_or(0, |i| i.epoch.load(Ordering::Acquire))
+    }
+
+    pub fn session(&self, id: Uuid) -> Option<Arc<SessionFacts>> {
+        self.live()?.sessions.get(&id)
+    }
+
+    pub fn user(&self, id: Uuid) -> Option<Arc<UserView>> {
+        self.live()?.users.get(&id)
+    }
+
+    /// Remember what a database read that started at `epoch` found, unless something was
+    /// evicted since.
+    pub fn fill(&self, epoch: Epoch, session_id: Uuid, session: SessionFacts, user: &UserView) {
+        let Some(inner) = self.live() else { return };
+        if inner.epoch.load(Ordering::Acquire) != epoch {
+            return;
+        }
+        inner.sessions.insert(session_id, Arc::new(session));
+        let size = serde_json::to_vec(user).map_or(usize::MAX, |v| v.len());
+        if size <= MAX_VIEW_BYTES {
+            inner.users.insert(user.id, Arc::new(user.clone()));
+        }
+    }
+
+    /// A session was touched: keep the cached `last_used_at` in step.
+    pub fn touched(&self, session_id: Uuid, facts: &SessionFacts, at: DateTime<Utc>) {
+        if let Some(inner) = self.live() {
+            let touched = SessionFacts {
+                last_used_at: at,
+                ..facts.clone()
+            };
+            inner.sessions.insert(session_id, Arc::new(touched));
+        }
+    }
+
+    /// Forget what `eviction` names here, then tell every other instance. Call after the change
+    /// has committed.
+    pub async fn evict(&self, eviction: Eviction) {
+        if let Some(inner) = &self.inner {
+            inner.apply(eviction);
+            inner.bus.publish(eviction).await;
+        }
+    }
+
+    /// Entries held (for tests and the benchmark; moka counts lazily, so pending work is run first).
+    pub fn len(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |i| {
+            i.sessions.run_pending_tasks();
+            i.users.run_pending_tasks();
+            i.sessions.entry_count() + i.users.entry_count()
+        })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether calls are being answered from memory right now.
+    pub fn serving(&self) -> bool {
+        self.live().is_some()
+    }
+}
+
+impl Inner {
+    fn new(config: &CacheConfig, bus: Bus) -> Self {
+        Self {
+            sessions: Cache::builder()
+                .max_capacity(config.max_entries)
+                .time_to_live(config.ttl)
+                .support_invalidation_closures()
+                .build(),
+            users: Cache::builder()
+                .max_capacity(config.max_entries)
+                .time_to_live(config.ttl)
+                .build(),
+            epoch: AtomicU64::new(0),
+            live: AtomicBool::new(false),
+            bus,
+        }
+    }
+
+    fn apply(&self, eviction: Eviction) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        match eviction {
+            Eviction::Session(id) => self.sessions.invalidate(&id),
+            Eviction::User(id) => self.users.invalidate(&id),
+            Eviction::UserSessions(id) => {
+                self.users.invalidate(&id);
+                // Rare (logout everywhere, password change, disable, delete): a scan is fine.
+                if let Err(e) = self
+                    .sessions
+                    .invalidate_entries_if(move |_, s| s.user_id == id)
+                {
+                    tracing::error!(error = %e, "could not evict a user's sessions; flushing");
+                    self.sessions.invalidate_all();
+                }
+            }
+        }
+    }
+
+    fn flush(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.sessions.invalidate_all();
+        self.users.invalidate_all();
+    }
+
+    fn heard(&self, event: BusEvent) {
+        match event {
+            BusEvent::Evict(e) => self.apply(e),
+            // Anything could have been missed while the channel was away: start empty, and
+            // read the database until every later eviction is sure to arrive.
+            BusEvent::Down => {
+                self.live.store(false, Ordering::Release);
+                self.flush();
+            }
+            BusEvent::Up => {
+                self.flush();
+                self.live.store(true, Ordering::Release);
+            }
+        }
+    }
+}
