@@ -20,23 +20,27 @@ pub enum Eviction {
 }
 
 impl Eviction {
-    fn encode(self) -> String {
+    /// `<kind>:<id>:<tag>`: the tag lets the sender recognise its own message coming back.
+    fn encode(self, tag: u64) -> String {
         match self {
-            Eviction::Session(id) => format!("s:{id}"),
-            Eviction::User(id) => format!("u:{id}"),
-            Eviction::UserSessions(id) => format!("a:{id}"),
+            Eviction::Session(id) => format!("s:{id}:{tag}"),
+            Eviction::User(id) => format!("u:{id}:{tag}"),
+            Eviction::UserSessions(id) => format!("a:{id}:{tag}"),
         }
     }
 
-    fn decode(payload: &str) -> Option<Self> {
-        let (kind, id) = payload.split_once(':')?;
+    fn decode(payload: &str) -> Option<(Self, u64)> {
+        let mut parts = payload.splitn(3, ':');
+        let (kind, id, tag) = (parts.next()?, parts.next()?, parts.next()?);
         let id = Uuid::parse_str(id).ok()?;
-        match kind {
-            "s" => Some(Eviction::Session(id)),
-            "u" => Some(Eviction::User(id)),
-            "a" => Some(Eviction::UserSessions(id)),
-            _ => None,
-        }
+        let tag = tag.parse().ok()?;
+        let eviction = match kind {
+            "s" => Eviction::Session(id),
+            "u" => Eviction::User(id),
+            "a" => Eviction::UserSessions(id),
+            _ => return None,
+        };
+        Some((eviction, tag))
     }
 }
 
@@ -47,7 +51,8 @@ pub enum BusEvent {
     Up,
     /// The subscription dropped: messages may have been missed until the next `Up`.
     Down,
-    Evict(Eviction),
+    /// An eviction, with the tag its sender gave it.
+    Evict(Eviction, u64),
 }
 
 impl Bus {
@@ -78,10 +83,11 @@ const REDIS_CHANNEL: &str = "gatehouse:evict";
 const RETRY: Duration = Duration::from_millis(200);
 
 impl Bus {
-    /// Tell every other instance. A failure is logged: the sender has evicted locally, and the
-    /// others' entries live at most the cache's TTL.
-    pub async fn publish(&self, eviction: Eviction) {
-        let payload = eviction.encode();
+    /// Tell every other instance (`tag` comes back with the message, so the sender can wait for
+    /// it). A failure is logged: the sender has evicted locally, and the others' entries live
+    /// at most the cache's TTL.
+    pub async fn publish(&self, eviction: Eviction, tag: u64) {
+        let payload = eviction.encode(tag);
         let result = match self {
             Bus::Local => Ok(()),
             Bus::Postgres(db) => store::notify::publish(db, &payload)
@@ -122,8 +128,8 @@ impl Bus {
                                 sink(BusEvent::Up);
                                 // `Ok(None)`: the connection was lost.
                                 while let Ok(Some(n)) = listener.try_recv().await {
-                                    if let Some(e) = Eviction::decode(n.payload()) {
-                                        sink(BusEvent::Evict(e));
+                                    if let Some((e, tag)) = Eviction::decode(n.payload()) {
+                                        sink(BusEvent::Evict(e, tag));
                                     }
                                 }
                                 sink(BusEvent::Down);
@@ -151,8 +157,8 @@ impl Bus {
                                     let mut stream = pubsub.into_on_message();
                                     while let Some(msg) = stream.next().await {
                                         let payload: String = msg.get_payload().unwrap_or_default();
-                                        if let Some(e) = Eviction::decode(&payload) {
-                                            sink(BusEvent::Evict(e));
+                                        if let Some((e, tag)) = Eviction::decode(&payload) {
+                                            sink(BusEvent::Evict(e, tag));
                                         }
                                     }
                                     sink(BusEvent::Down);
@@ -185,14 +191,16 @@ mod tests {
             Eviction::User(id),
             Eviction::UserSessions(id),
         ] {
-            assert_eq!(Eviction::decode(&e.encode()), Some(e));
+            assert_eq!(Eviction::decode(&e.encode(7)), Some((e, 7)));
         }
         for junk in [
             "",
             "s",
             "x:1",
-            "s:not-a-uuid",
-            "q:00000000-0000-0000-0000-000000000000",
+            "s:not-a-uuid:1",
+            "q:00000000-0000-0000-0000-000000000000:1",
+            "s:00000000-0000-0000-0000-000000000000",
+            "s:00000000-0000-0000-0000-000000000000:x",
         ] {
             assert_eq!(Eviction::decode(junk), None, "{junk}");
         }

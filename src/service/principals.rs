@@ -38,7 +38,14 @@ struct Inner {
     /// drops, every call reads the database.
     live: AtomicBool,
     bus: Bus,
+    /// Evictions this instance sent and is waiting to hear back, by tag.
+    echoes: std::sync::Mutex<std::collections::HashMap<u64, tokio::sync::oneshot::Sender<()>>>,
+    next_tag: AtomicU64,
 }
+
+/// How long an eviction waits to come back through the channel before the change answers.
+/// When it has, every other subscriber has been sent it too.
+const ECHO_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Cheap to clone. A disabled cache answers every look-up with a miss and drops every fill.
 #[derive(Clone)]
@@ -136,9 +143,22 @@ impl Principals {
     /// Forget what `eviction` names here, then tell every other instance. Call after the change
     /// has committed.
     pub async fn evict(&self, eviction: Eviction) {
-        if let Some(inner) = &self.inner {
-            inner.apply(eviction);
-            inner.bus.publish(eviction).await;
+        let Some(inner) = &self.inner else { return };
+        inner.apply(eviction);
+        if matches!(inner.bus, Bus::Local) {
+            return;
+        }
+        let tag = inner.next_tag.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if let Ok(mut echoes) = inner.echoes.lock() {
+            echoes.insert(tag, tx);
+        }
+        inner.bus.publish(eviction, tag).await;
+        // Answer once the channel has carried the eviction back (so it has gone out to every
+        // instance), or after a short wait when it is slow or down.
+        let _ = tokio::time::timeout(ECHO_WAIT, rx).await;
+        if let Ok(mut echoes) = inner.echoes.lock() {
+            echoes.remove(&tag);
         }
     }
 
@@ -176,6 +196,9 @@ impl Inner {
             epoch: AtomicU64::new(0),
             live: AtomicBool::new(false),
             bus,
+            echoes: Default::default(),
+            // Random, so two instances' tags do not meet.
+            next_tag: AtomicU64::new(rand::random()),
         }
     }
 
@@ -206,7 +229,13 @@ impl Inner {
 
     fn heard(&self, event: BusEvent) {
         match event {
-            BusEvent::Evict(e) => self.apply(e),
+            BusEvent::Evict(e, tag) => {
+                self.apply(e);
+                let echo = self.echoes.lock().ok().and_then(|mut m| m.remove(&tag));
+                if let Some(tx) = echo {
+                    let _ = tx.send(());
+                }
+            }
             // Anything could have been missed while the channel was away: start empty, and
             // read the database until every later eviction is sure to arrive.
             BusEvent::Down => {
@@ -218,5 +247,125 @@ impl Inner {
                 self.live.store(true, Ordering::Release);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn cache(max_entries: u64) -> Principals {
+        let config = CacheConfig {
+            mode: CacheMode::SingleInstance,
+            max_entries,
+            ttl: Duration::from_secs(60),
+        };
+        let p = Principals {
+            inner: Some(Arc::new(Inner::new(&config, Bus::Local))),
+        };
+        p.start();
+        p
+    }
+
+    fn view(id: Uuid) -> UserView {
+        let now = crate::store::now();
+        UserView {
+            id,
+            email: "a@example.com".into(),
+            name: None,
+            roles: vec!["user".into()],
+            active: true,
+            email_verified: false,
+            mfa_enabled: false,
+            created_at: now,
+            updated_at: now,
+            last_login_at: None,
+            metadata: serde_json::json!({}),
+        }
+    }
+
+    fn facts(user_id: Uuid) -> SessionFacts {
+        let now = crate::store::now();
+        SessionFacts {
+            user_id,
+            aal: "aal1".into(),
+            expires_at: now + chrono::Duration::hours(1),
+            last_used_at: now,
+        }
+    }
+
+    #[test]
+    fn stays_within_its_bound_under_100_000_sessions() {
+        let p = cache(10_000);
+        let user = view(Uuid::now_v7());
+        for _ in 0..100_000 {
+            p.fill(p.epoch(), Uuid::now_v7(), facts(user.id), &user);
+        }
+        assert!(p.len() <= 10_000 + 1, "{}", p.len());
+        assert!(p.len() > 1_000, "it does cache: {}", p.len());
+    }
+
+    #[test]
+    fn a_read_older_than_an_eviction_is_not_cached() {
+        let p = cache(100);
+        let (sid, user) = (Uuid::now_v7(), view(Uuid::now_v7()));
+        let before = p.epoch();
+        futures_executor(p.evict(Eviction::Session(sid)));
+        p.fill(before, sid, facts(user.id), &user);
+        assert!(p.session(sid).is_none());
+        p.fill(p.epoch(), sid, facts(user.id), &user);
+        assert!(p.session(sid).is_some());
+    }
+
+    #[test]
+    fn evictions_reach_exactly_what_they_name() {
+        let p = cache(100);
+        let (ada, bob) = (view(Uuid::now_v7()), view(Uuid::now_v7()));
+        let (a1, a2, b1) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        for (sid, user) in [(a1, &ada), (a2, &ada), (b1, &bob)] {
+            p.fill(p.epoch(), sid, facts(user.id), user);
+        }
+        futures_executor(p.evict(Eviction::Session(a1)));
+        assert!(p.session(a1).is_none() && p.session(a2).is_some());
+        futures_executor(p.evict(Eviction::User(ada.id)));
+        assert!(p.user(ada.id).is_none() && p.session(a2).is_some());
+        futures_executor(p.evict(Eviction::UserSessions(ada.id)));
+        assert!(p.session(a2).is_none());
+        assert!(p.session(b1).is_some() && p.user(bob.id).is_some());
+    }
+
+    #[test]
+    fn a_dropped_channel_flushes_and_bypasses_until_it_is_back() {
+        let p = cache(100);
+        let (sid, user) = (Uuid::now_v7(), view(Uuid::now_v7()));
+        p.fill(p.epoch(), sid, facts(user.id), &user);
+        let inner = p.inner.clone().unwrap();
+        inner.heard(BusEvent::Down);
+        assert!(!p.serving());
+        assert!(p.session(sid).is_none());
+        p.fill(p.epoch(), sid, facts(user.id), &user);
+        assert!(p.session(sid).is_none(), "nothing is cached while down");
+        inner.heard(BusEvent::Up);
+        assert!(p.serving());
+        assert!(p.session(sid).is_none(), "flushed again when back");
+    }
+
+    #[test]
+    fn off_caches_nothing() {
+        let p = Principals::off();
+        let (sid, user) = (Uuid::now_v7(), view(Uuid::now_v7()));
+        p.fill(p.epoch(), sid, facts(user.id), &user);
+        assert!(p.session(sid).is_none() && !p.serving());
+    }
+
+    /// Run an eviction to completion (local buses never wait).
+    fn futures_executor(f: impl std::future::Future<Output = ()>) {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(f);
     }
 }

@@ -17,6 +17,7 @@ mod listing;
 mod lockout;
 mod mail;
 mod mfa;
+mod principal_cache;
 mod refresh;
 mod register_login;
 mod roles_matrix;
