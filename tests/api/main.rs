@@ -7,6 +7,7 @@ mod api_keys;
 mod cli;
 mod cli_admin;
 mod cli_config;
+mod container_files;
 mod emails;
 mod embedding;
 mod enumeration;
