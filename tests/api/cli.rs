@@ -119,43 +119,13 @@ async fn backup_and_restore(db: TestDb) {
 }
 
 async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let bind = format!("127.0.0.1:{port}");
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
-    cmd.arg("serve").current_dir(db.dir.path()).env_clear();
-    for (k, v) in db.env() {
-        cmd.env(k, v);
-    }
-    cmd.env("GATEHOUSE_BIND", &bind)
-        .env("ADMIN_USERNAME", "boot@example.com")
-        .env("ADMIN_PASSWORD", "Bo0t-Strap!")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let client = reqwest::Client::new();
-    let mut ok = false;
-    for _ in 0..200 {
-        if let Ok(r) = client.get(format!("http://{bind}/ready")).send().await
-            && r.status() == 200
-        {
-            ok = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(ok, "server never became ready");
-    let pid = child.id().unwrap();
-    std::process::Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .unwrap();
-    let status = tokio::time::timeout(std::time::Duration::from_secs(20), child.wait())
-        .await
-        .expect("stops")
-        .unwrap();
+    let server = db
+        .serve(&[
+            ("ADMIN_USERNAME", "boot@example.com"),
+            ("ADMIN_PASSWORD", "Bo0t-Strap!"),
+        ])
+        .await;
+    let status = server.terminate().await;
     assert!(status.success(), "exit {status:?}");
     let listed = stdout(&db.run(&["users", "list"]).await);
     let line = listed

@@ -225,6 +225,11 @@ impl TestDb {
     pub async fn app(&self, extra_env: &[(&str, &str)]) -> TestApp {
         TestApp::start(&self.url, self.dir.path(), extra_env).await
     }
+
+    /// An in-process server a test can wait out with [`TestApp::settle`].
+    pub async fn settling_app(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        TestApp::start_settling(&self.url, self.dir.path(), extra_env).await
+    }
 }
 
 impl Drop for TestDb {

@@ -6,6 +6,7 @@ mod db;
 mod mail;
 mod proxy;
 mod race;
+mod settle;
 mod totp;
 
 pub use app::{PASSWORD, Pair, ROOT, Reply, TestApp, USER_AGENT, WRONG_PASSWORD, claims};
