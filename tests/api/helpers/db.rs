@@ -170,6 +170,26 @@ impl TestDb {
         names
     }
 
+    /// Every text or binary value in every table, as `(table.column, bytes)`: what a thief of
+    /// the database would hold.
+    pub async fn stored_values(&self) -> Vec<(String, Vec<u8>)> {
+        let mut values = Vec::new();
+        for table in self.tables().await {
+            for row in self.query(&format!("SELECT * FROM {table}")).await {
+                for column in row.column_names() {
+                    let bytes = row
+                        .try_get::<Option<String>>("", &column)
+                        .map(|v| v.map(String::into_bytes))
+                        .or_else(|_| row.try_get::<Option<Vec<u8>>>("", &column));
+                    if let Ok(Some(bytes)) = bytes {
+                        values.push((format!("{table}.{column}"), bytes));
+                    }
+                }
+            }
+        }
+        values
+    }
+
     /// The stored row of the account with this email (it must exist).
     pub async fn user(&self, email: &str) -> users::Model {
         let conn = self.connect().await;

@@ -14,7 +14,7 @@ pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
 pub use db::{Backend, JWT_SECRET, TestDb};
 pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
 pub use proxy::Proxy;
-pub use race::{count, distinct, race_on, race_with};
+pub use race::{count, distinct, race_on, race_replies, race_with};
 pub use totp::{base32_decode, code_at, step_now, wrong_code};
 
 /// Generate one test per backend (`sqlite::name`, `postgres::name`, `mysql::name`) from
