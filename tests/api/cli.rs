@@ -57,11 +57,7 @@ async fn unknown_or_wrong_way_revisions_fail_in_one_line(db: TestDb) {
 
 async fn check_reports_backend_version_and_latency(db: TestDb) {
     let out = db.run_ok(&["db", "check"]).await;
-    let backend = match db.backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-        Backend::MySql => "mysql",
-    };
+    let backend = db.backend.name();
     assert!(out.contains(&format!("backend: {backend}")), "{out}");
     assert!(out.contains("server version: "), "{out}");
     assert!(out.contains("latency: ") && out.contains(" ms"), "{out}");
