@@ -7,6 +7,7 @@ mod api_keys;
 mod cli;
 mod cli_admin;
 mod cli_config;
+mod docs_sync;
 mod embedding;
 mod http;
 mod limits;
