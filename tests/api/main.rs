@@ -8,6 +8,7 @@ mod cli;
 mod cli_admin;
 mod cli_config;
 mod container_files;
+mod docs_sync;
 mod emails;
 mod embedding;
 mod enumeration;

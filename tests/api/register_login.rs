@@ -2,6 +2,9 @@
 
 use std::collections::HashSet;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use crate::helpers::{PASSWORD, Reply, TestDb, WRONG_PASSWORD, claims, count};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
@@ -165,8 +168,31 @@ async fn login_issues_tokens_with_the_contract_claims(db: TestDb) {
     assert_eq!(c["iss"], "http://127.0.0.1:8080");
     assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
     assert!(c["jti"].is_string());
-    // Refresh tokens are opaque, not JWTs, and not stored.
+    // Refresh tokens are opaque, not JWTs, and not stored: no value in the database holds
+    // the token, its MAC (the secret part: bytes, base64url or hex) or its SHA-256.
     assert!(!p.refresh.contains('.'));
+    let raw = URL_SAFE_NO_PAD.decode(&p.refresh).unwrap();
+    let mac = &raw[raw.len() - 32..];
+    let forms: Vec<Vec<u8>> = vec![
+        p.refresh.clone().into(),
+        mac.to_vec(),
+        URL_SAFE_NO_PAD.encode(mac).into(),
+        hex::encode(mac).into(),
+        gatehouse::crypto::tokens::sha256_hex(&p.refresh).into(),
+    ];
+    let stored = db.stored_values().await;
+    assert!(
+        stored.iter().any(|(c, _)| c == "sessions.salt"),
+        "{stored:?}"
+    );
+    for (column, value) in &stored {
+        for form in &forms {
+            assert!(
+                !value.windows(form.len()).any(|w| w == form.as_slice()),
+                "{column} holds the refresh token"
+            );
+        }
+    }
 
     let me: Value = s.me(&p.access).await.body;
     assert_eq!(me["user"]["email"], "Ada@Example.com");

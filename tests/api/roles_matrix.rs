@@ -55,9 +55,8 @@ async fn role_checks_for_every_tier(db: TestDb) {
         );
 
         for (t, tier) in TIERS.iter().enumerate() {
-            let target = s
-                .create_user(&root, &format!("t-{a}-{t}@example.com"), &[tier])
-                .await;
+            let email = format!("t-{a}-{t}@example.com");
+            let target = s.create_user(&root, &email, &[tier]).await;
             let path = format!("/api/v1/users/{target}");
             let who = format!("{} on {}", TIERS[a], tier);
             let denied = if !sees {
@@ -78,6 +77,14 @@ async fn role_checks_for_every_tier(db: TestDb) {
             if res.status == 403 {
                 assert_eq!(res.body["code"], "cannot_manage_user");
             }
+            // The name as root reads it: changed only when allowed.
+            let renamed = denied == StatusCode::OK;
+            let name = s.get(&path, &root).await.body["name"].clone();
+            assert_eq!(
+                name,
+                if renamed { "Renamed" } else { email.as_str() },
+                "{who}"
+            );
             // Demoting the target to guest also needs the right to take its role away.
             let roles = format!("{path}/roles");
             let res = s.put(&roles, actor, json!({"roles": ["guest"]})).await;
@@ -104,6 +111,9 @@ async fn role_checks_for_every_tier(db: TestDb) {
                 deleted,
                 "{who} deletes"
             );
+            // Gone for root too when deleted, there as before when not.
+            let status = s.get(&path, &root).await.status;
+            assert_eq!(status, if renamed { 404 } else { 200 }, "{who} deletes");
         }
     }
     s.stop().await;

@@ -28,6 +28,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// The tasks alive once the server has started and has nothing to do (see
+    /// [`TestApp::settle`]); `None` unless started with [`TestApp::start_settling`].
+    pub(super) idle_tasks: Option<usize>,
 }
 
 /// An answer read whole: status, headers, the body as text and as JSON (Null when not JSON).
@@ -115,6 +118,28 @@ pub fn claims(jwt: &str) -> Value {
 
 impl TestApp {
     pub async fn start(url: &str, dir: &Path, extra_env: &[(&str, &str)]) -> TestApp {
+        let client = reqwest::Client::builder().user_agent(USER_AGENT);
+        Self::start_with(url, dir, extra_env, client.build().unwrap()).await
+    }
+
+    /// A server whose background work a test can wait out with [`TestApp::settle`]: its client
+    /// keeps no idle connection (so no connection task outlives its request), and the tasks
+    /// alive once it has started are counted.
+    pub async fn start_settling(url: &str, dir: &Path, extra_env: &[(&str, &str)]) -> TestApp {
+        let client = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .pool_max_idle_per_host(0);
+        let mut app = Self::start_with(url, dir, extra_env, client.build().unwrap()).await;
+        app.idle_tasks = Some(app.quiet_tasks().await);
+        app
+    }
+
+    async fn start_with(
+        url: &str,
+        dir: &Path,
+        extra_env: &[(&str, &str)],
+        client: reqwest::Client,
+    ) -> TestApp {
         let mut pairs: Vec<(String, String)> = vec![
             ("DATABASE_URL".into(), url.into()),
             ("JWT_SECRET".into(), JWT_SECRET.into()),
@@ -150,12 +175,10 @@ impl TestApp {
         TestApp {
             base,
             gh,
-            client: reqwest::Client::builder()
-                .user_agent(USER_AGENT)
-                .build()
-                .unwrap(),
+            client,
             stop: Some(tx),
             task: Some(task),
+            idle_tasks: None,
         }
     }
 

@@ -106,3 +106,102 @@ impl TestDb {
         assert_success(&o);
     }
 }
+
+/// `gatehouse serve` in a process of its own (so `/metrics` counts only what it did) on a free
+/// port, with this test's database (it migrates first); killed if still running when dropped.
+pub struct ServerProcess {
+    pub base: String,
+    pub child: tokio::process::Child,
+    client: reqwest::Client,
+}
+
+impl TestDb {
+    /// Start `gatehouse serve` with this database and `extra_env`, and wait until `/ready`.
+    pub async fn serve(&self, extra_env: &[(&str, &str)]) -> ServerProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"));
+        cmd.arg("serve")
+            .current_dir(self.dir.path())
+            .env_clear()
+            .envs(self.env())
+            .env("GATEHOUSE_BIND", &bind)
+            .envs(extra_env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut server = ServerProcess {
+            base: format!("http://{bind}"),
+            child: cmd.spawn().expect("spawn gatehouse serve"),
+            client: reqwest::Client::new(),
+        };
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(r) = server.client.get(server.url("/ready")).send().await
+                && r.status() == 200
+            {
+                return server;
+            }
+            if let Some(status) = server.child.try_wait().unwrap() {
+                let out = server.child.wait_with_output().await.unwrap();
+                panic!("gatehouse serve exited ({status}): {}", stderr(&out));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("gatehouse serve never became ready at {}", server.base);
+    }
+}
+
+impl ServerProcess {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// POST JSON; the status.
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> u16 {
+        let res = self.client.post(self.url(path)).json(&body).send().await;
+        res.unwrap().status().as_u16()
+    }
+
+    /// The value of one series of `/metrics` (`name{labels}` as written there), 0 when absent.
+    pub async fn metric(&self, series: &str) -> u64 {
+        let text = self.client.get(self.url("/metrics")).send().await;
+        let text = text.unwrap().text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0, |v| v.trim().parse().unwrap())
+    }
+
+    /// Wait (up to 30 s) until the series reaches `value`.
+    pub async fn wait_metric(&self, series: &str, value: u64) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let now = self.metric(series).await;
+            if now >= value {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{series} stayed at {now}, waited for {value}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGTERM, then the exit status (it must stop within 20 s).
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().unwrap();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("stops on SIGTERM")
+            .unwrap()
+    }
+}

@@ -35,12 +35,89 @@ fn unique_name() -> String {
     format!("gh_t_{}", uuid::Uuid::now_v7().simple())
 }
 
-fn server_missing(backend: Backend, err: impl std::fmt::Display) -> Option<TestDb> {
-    if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-        panic!("{backend:?} is not reachable and CI=true: {err}");
+impl Backend {
+    const ALL: [Backend; 3] = [Backend::Sqlite, Backend::Postgres, Backend::MySql];
+
+    /// The name `GATEHOUSE_TEST_BACKENDS` and the test paths use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+            Backend::MySql => "mysql",
+        }
     }
-    eprintln!("SKIPPED: {backend:?} is not reachable ({err}); set CI=true to make this a failure");
-    None
+
+    /// The server a backend's tests need: what it is, where, and how they sign in.
+    fn server(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Backend::Sqlite => ("SQLite", "", ""),
+            Backend::Postgres => ("PostgreSQL", "127.0.0.1:5432", "user postgres, trust"),
+            Backend::MySql => ("MariaDB (or MySQL)", "127.0.0.1:3306", "root, no password"),
+        }
+    }
+}
+
+fn ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// Whether this run tests `backend`: every backend unless `GATEHOUSE_TEST_BACKENDS` names the
+/// ones to test (comma-separated; SQLite needs no server and is always among them). CI tests
+/// every backend.
+fn selected(backend: Backend) -> bool {
+    let Ok(list) = std::env::var("GATEHOUSE_TEST_BACKENDS") else {
+        return true;
+    };
+    let names: Vec<&str> = list.split(',').map(str::trim).collect();
+    let known = Backend::ALL.map(Backend::name);
+    if let Some(bad) = names.iter().find(|n| !known.contains(n)) {
+        panic!("GATEHOUSE_TEST_BACKENDS={list}: {bad:?} is not one of sqlite, postgres, mysql");
+    }
+    assert!(
+        names.contains(&"sqlite"),
+        "GATEHOUSE_TEST_BACKENDS={list} leaves out sqlite, which needs no server: name it too"
+    );
+    let skipped: Vec<&str> = known.into_iter().filter(|n| !names.contains(n)).collect();
+    assert!(
+        skipped.is_empty() || !ci(),
+        "GATEHOUSE_TEST_BACKENDS={list} skips {skipped:?}, and CI tests every backend"
+    );
+    if !names.contains(&backend.name()) {
+        announce_skipped(&list, &skipped);
+        return false;
+    }
+    true
+}
+
+/// Say once, on the terminal (past the test harness, which keeps a passing test's output to
+/// itself), which backends this run leaves out.
+fn announce_skipped(list: &str, skipped: &[&str]) {
+    use std::io::Write as _;
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let paths: Vec<String> = skipped.iter().map(|n| format!("{n}::")).collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "GATEHOUSE_TEST_BACKENDS={list}: the {} tests pass without running",
+            paths.join(" and ")
+        );
+    });
+}
+
+/// A database server this run needs is not there: a failure that says how to go on.
+fn server_missing(backend: Backend, err: impl std::fmt::Display) -> ! {
+    let others: Vec<&str> = Backend::ALL
+        .iter()
+        .filter(|b| **b != backend && selected(**b))
+        .map(|b| b.name())
+        .collect();
+    let (server, at, login) = backend.server();
+    panic!(
+        "{server} is not reachable at {at} ({err}). The {}:: tests need it ({login}): start it \
+         (README, \"Run the tests\"), or leave them out: GATEHOUSE_TEST_BACKENDS={} cargo test",
+        backend.name(),
+        others.join(",")
+    );
 }
 
 /// An admin connection to a database server, to create and drop the tests' databases.
@@ -71,8 +148,12 @@ impl Admin {
 }
 
 impl TestDb {
-    /// A fresh, empty database; `None` when the server is missing outside CI.
+    /// A fresh, empty database; `None` when `GATEHOUSE_TEST_BACKENDS` leaves `backend` out.
+    /// A database server this run needs and cannot reach is a failure.
     pub async fn create(backend: Backend) -> Option<TestDb> {
+        if !selected(backend) {
+            return None;
+        }
         let dir = tempfile::tempdir().expect("tempdir");
         let name = unique_name();
         let url = match backend {
@@ -92,7 +173,7 @@ impl TestDb {
                 })
                 .await
                 .unwrap_or_else(|e| panic!("create {backend:?} database: {e}")),
-            Err(e) => return server_missing(backend, e),
+            Err(e) => server_missing(backend, e),
         }
         Some(TestDb {
             backend,
@@ -170,6 +251,26 @@ impl TestDb {
         names
     }
 
+    /// Every text or binary value in every table, as `(table.column, bytes)`: what a thief of
+    /// the database would hold.
+    pub async fn stored_values(&self) -> Vec<(String, Vec<u8>)> {
+        let mut values = Vec::new();
+        for table in self.tables().await {
+            for row in self.query(&format!("SELECT * FROM {table}")).await {
+                for column in row.column_names() {
+                    let bytes = row
+                        .try_get::<Option<String>>("", &column)
+                        .map(|v| v.map(String::into_bytes))
+                        .or_else(|_| row.try_get::<Option<Vec<u8>>>("", &column));
+                    if let Ok(Some(bytes)) = bytes {
+                        values.push((format!("{table}.{column}"), bytes));
+                    }
+                }
+            }
+        }
+        values
+    }
+
     /// The stored row of the account with this email (it must exist).
     pub async fn user(&self, email: &str) -> users::Model {
         let conn = self.connect().await;
@@ -224,6 +325,11 @@ impl TestDb {
     /// An in-process server on an ephemeral port (migrated).
     pub async fn app(&self, extra_env: &[(&str, &str)]) -> TestApp {
         TestApp::start(&self.url, self.dir.path(), extra_env).await
+    }
+
+    /// An in-process server a test can wait out with [`TestApp::settle`].
+    pub async fn settling_app(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        TestApp::start_settling(&self.url, self.dir.path(), extra_env).await
     }
 }
 

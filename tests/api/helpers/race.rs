@@ -5,23 +5,18 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use super::TestApp;
+use super::{Reply, TestApp};
 
 /// Send the request `make(i)` builds from each of `n` tasks, all released at the same instant.
-/// Returns each answer's status and JSON body (Null when it has none), in task order.
-pub async fn race_with(
-    n: usize,
-    make: impl Fn(usize) -> reqwest::RequestBuilder,
-) -> Vec<(u16, Value)> {
+/// Returns each whole answer, in task order.
+pub async fn race_replies(n: usize, make: impl Fn(usize) -> reqwest::RequestBuilder) -> Vec<Reply> {
     let barrier = Arc::new(tokio::sync::Barrier::new(n));
     let tasks: Vec<_> = (0..n)
         .map(|i| {
             let (req, barrier) = (make(i), barrier.clone());
             tokio::spawn(async move {
                 barrier.wait().await;
-                let res = req.send().await.unwrap();
-                let status = res.status().as_u16();
-                (status, res.json().await.unwrap_or(Value::Null))
+                Reply::read(req.send().await.unwrap()).await
             })
         })
         .collect();
@@ -30,6 +25,18 @@ pub async fn race_with(
         out.push(t.await.unwrap());
     }
     out
+}
+
+/// [`race_replies`], keeping each answer's status and JSON body (Null when it has none).
+pub async fn race_with(
+    n: usize,
+    make: impl Fn(usize) -> reqwest::RequestBuilder,
+) -> Vec<(u16, Value)> {
+    let replies = race_replies(n, make).await;
+    replies
+        .into_iter()
+        .map(|r| (r.status.as_u16(), r.body))
+        .collect()
 }
 
 /// POST `body(i)` as JSON to `path` from `n` tasks at once, task i on `apps[i % apps.len()]`.
