@@ -16,7 +16,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/gatehouse gatehouse
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse
-USER gatehouse
+USER 10001:10001
 WORKDIR /var/lib/gatehouse
 ENV GATEHOUSE_BIND=0.0.0.0:8080 \
     DATABASE_URL=sqlite:///var/lib/gatehouse/data/gatehouse.db \
@@ -24,6 +24,6 @@ ENV GATEHOUSE_BIND=0.0.0.0:8080 \
 EXPOSE 8080
 VOLUME ["/var/lib/gatehouse/data"]
 HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-    CMD curl -fsS http://127.0.0.1:8080/health || exit 1
+    CMD ["curl", "-fsS", "-o", "/dev/null", "http://127.0.0.1:8080/health"]
 ENTRYPOINT ["gatehouse"]
 CMD ["serve"]

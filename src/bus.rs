@@ -70,7 +70,11 @@ impl Bus {
 pub enum Bus {
     /// This instance only (a declared single instance).
     Local,
-    Postgres(DatabaseConnection),
+    Postgres {
+        db: DatabaseConnection,
+        /// The listener connects on its own, outside the pool.
+        url: String,
+    },
     Redis {
         client: redis::Client,
         /// The publishing connection, made on first use and kept (it reconnects by itself).
@@ -90,7 +94,7 @@ impl Bus {
         let payload = eviction.encode(tag);
         let result = match self {
             Bus::Local => Ok(()),
-            Bus::Postgres(db) => store::notify::publish(db, &payload)
+            Bus::Postgres { db, .. } => store::notify::publish(db, &payload)
                 .await
                 .map_err(|e| e.to_string()),
             Bus::Redis { client, publisher } => {
@@ -120,10 +124,10 @@ impl Bus {
     pub fn subscribe(self, sink: impl Fn(BusEvent) + Send + Sync + 'static) {
         match self {
             Bus::Local => sink(BusEvent::Up),
-            Bus::Postgres(db) => {
+            Bus::Postgres { url, .. } => {
                 tokio::spawn(async move {
                     loop {
-                        match store::notify::listen(&db).await {
+                        match store::notify::listen(&url).await {
                             Ok(mut listener) => {
                                 sink(BusEvent::Up);
                                 // `Ok(None)`: the connection was lost.

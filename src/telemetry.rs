@@ -35,7 +35,8 @@ pub fn render() -> String {
     })
 }
 
-/// Count every routed request by method, route template and status, and time it.
+/// Count every routed request by method, route template and status, and time it; name the
+/// route in the request's log span.
 pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().as_str().to_string();
@@ -43,6 +44,8 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    // The request's log span names the route template (never the path's values).
+    tracing::Span::current().record("route", route.as_str());
     let res = next.run(req).await;
     let status = res.status().as_u16().to_string();
     metrics::counter!("gatehouse_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)

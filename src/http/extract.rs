@@ -98,7 +98,9 @@ where
         let caller = if ApiKeys::is_api_key(token) {
             Caller::Service(gh.api_keys().authenticate(token).await?)
         } else {
-            Caller::User(gh.auth().authenticate(token).await?)
+            let who = gh.auth().authenticate(token).await?;
+            tracing::Span::current().record("user_id", tracing::field::display(who.user_id));
+            Caller::User(who)
         };
         parts.extensions.insert(caller.clone());
         Ok(caller)

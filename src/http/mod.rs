@@ -186,7 +186,9 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
                     config.request_timeout,
                 )),
         )
-        .layer(axum::middleware::map_response(problem::problem_for_bare_errors))
+        .layer(axum::middleware::map_response(
+            problem::problem_for_bare_errors,
+        ))
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
@@ -198,8 +200,16 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
                                 .get("x-request-id")
                                 .and_then(|v| v.to_str().ok())
                                 .unwrap_or("");
-                            // The path only: query strings may carry tokens.
-                            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                            // The path only: query strings may carry tokens. The route template and
+                            // the caller's user id are filled in once known.
+                            tracing::info_span!(
+                                "request",
+                                method = %req.method(),
+                                path = %req.uri().path(),
+                                route = tracing::field::Empty,
+                                request_id = %id,
+                                user_id = tracing::field::Empty,
+                            )
                         })
                         .on_response(DefaultOnResponse::new().level(Level::INFO)),
                 )

@@ -62,7 +62,10 @@ impl Principals {
         let bus = match (config.cache.mode, config.database.backend, redis) {
             (CacheMode::Off, ..) => None,
             (CacheMode::SingleInstance, ..) => Some(Bus::Local),
-            (CacheMode::Auto, Backend::Postgres, _) => Some(Bus::Postgres(db.clone())),
+            (CacheMode::Auto, Backend::Postgres, _) => Some(Bus::Postgres {
+                db: db.clone(),
+                url: config.database.url.expose().to_string(),
+            }),
             (CacheMode::Auto, _, Some(url)) => match Bus::redis(url) {
                 Ok(bus) => Some(bus),
                 Err(e) => {
@@ -173,6 +176,13 @@ impl Principals {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Off, or subscribed to its channel: nothing about the cache is still starting.
+    pub fn started(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|i| i.live.load(Ordering::Acquire))
     }
 
     /// Whether calls are being answered from memory right now.

@@ -19,9 +19,10 @@ pub async fn publish(db: &DatabaseConnection, payload: &str) -> Result<(), Store
     Ok(())
 }
 
-/// A listener on [`CHANNEL`], on a connection of its own taken from `db`'s pool.
-pub async fn listen(db: &DatabaseConnection) -> Result<PgListener, StoreError> {
-    let mut listener = PgListener::connect_with(db.get_postgres_connection_pool())
+/// A listener on [`CHANNEL`], on a connection of its own to `url` (outside the pool, so it
+/// takes no slot from the requests).
+pub async fn listen(url: &str) -> Result<PgListener, StoreError> {
+    let mut listener = PgListener::connect(url)
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
     listener

@@ -17,6 +17,7 @@ mod http;
 mod limits;
 mod listing;
 mod lockout;
+mod log_hygiene;
 mod mail;
 mod mfa;
 mod principal_cache;

@@ -130,6 +130,15 @@ impl TestApp {
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(0);
         let mut app = Self::start_with(url, dir, extra_env, client.build().unwrap()).await;
+        // The cache's listener is long-lived: count it in the idle baseline, once it runs.
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !app.gh.auth().principals().started() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the cache never subscribed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
         app.idle_tasks = Some(app.quiet_tasks().await);
         app
     }
