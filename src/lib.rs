@@ -38,8 +38,11 @@ use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
 use crate::service::api_keys::ApiKeys;
 use crate::service::auth::Auth;
+use crate::service::billing::Billing;
+use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
+use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
 use crate::store::StoreError;
@@ -75,6 +78,9 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    integrations: Integrations,
+    usage: Usage,
+    billing: Billing,
     openapi: OnceLock<String>,
 }
 
@@ -130,6 +136,8 @@ impl Gatehouse {
             login.clone(),
             verification.clone(),
         );
+        let integrations = Integrations::new(db.clone(), envelope.clone());
+        let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -142,6 +150,9 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                integrations,
+                usage,
+                billing,
                 openapi: OnceLock::new(),
             }),
         })
@@ -177,6 +188,18 @@ impl Gatehouse {
 
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
+    }
+
+    pub fn integrations(&self) -> &Integrations {
+        &self.inner.integrations
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.inner.usage
+    }
+
+    pub fn billing(&self) -> &Billing {
+        &self.inner.billing
     }
 
     /// The rate limiter (memory or Redis, per `RATE_LIMIT_BACKEND`).

@@ -43,6 +43,11 @@ impl Envelope {
         })
     }
 
+    /// The key's id: the first 4 bytes of its SHA-256, in hex, as envelopes name it.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
+    }
+
     /// Encrypt `plaintext`; `context` (e.g. `totp:<user id>`) must be given again to open it,
     /// so a value copied to another row does not decrypt.
     pub fn seal(&self, plaintext: &[u8], context: &str) -> String {
