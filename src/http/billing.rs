@@ -10,7 +10,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+use super::admin::PageQuery;
 use super::extract::{Client, CurrentUser, RequirePermission, RequireServiceKey, perm};
+use super::integrations::path_id;
 use super::json::{ApiJson, ApiQuery};
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
@@ -85,13 +87,6 @@ pub struct UsageQuery {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    page: Option<u64>,
-    per_page: Option<u64>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
 pub struct BillingListQuery {
     user_id: Option<Uuid>,
     /// `pending`, `paid` or `void`.
@@ -117,11 +112,6 @@ pub struct StatusRequest {
     /// `paid` or `void`.
     #[schema(example = "paid")]
     status: String,
-}
-
-/// A path id; anything that is not a UUID names no resource.
-fn path_id(raw: &str) -> Result<Uuid, ServiceError> {
-    Uuid::parse_str(raw).map_err(|_| ServiceError::NotFound)
 }
 
 /// The `Idempotency-Key` header, if sent (a value that is not visible ASCII is refused).

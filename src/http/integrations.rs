@@ -30,7 +30,7 @@ pub struct CreateIntegrationRequest {
 }
 
 /// A path id; anything that is not a UUID names no resource.
-fn path_id(raw: &str) -> Result<Uuid, ServiceError> {
+pub(super) fn path_id(raw: &str) -> Result<Uuid, ServiceError> {
     Uuid::parse_str(raw).map_err(|_| ServiceError::NotFound)
 }
 

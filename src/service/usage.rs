@@ -15,7 +15,7 @@ use super::views::Page;
 use crate::domain::Violation;
 use crate::domain::billing::{self, Micros};
 use crate::store::entities::usage_records;
-use crate::store::usage::{NewUsage, Sums};
+use crate::store::usage::Sums;
 use crate::store::{self, StoreError};
 
 /// Most events one batch may carry.
@@ -146,7 +146,7 @@ fn keep<T>(
 fn validate(
     e: &UsageEvent,
     now: DateTime<Utc>,
-) -> Result<NewUsage, Vec<(&'static str, Violation)>> {
+) -> Result<usage_records::Model, Vec<(&'static str, Violation)>> {
     let mut errors = Vec::new();
     let service = keep(&mut errors, "service", billing::name(&e.service, 64));
     let model = keep(&mut errors, "model", billing::name(&e.model, 128));
@@ -181,7 +181,7 @@ fn validate(
             Some(tokens_used),
             Some(cost),
             Some(occurred_at),
-        ) => Ok(NewUsage {
+        ) => Ok(usage_records::Model {
             id: Uuid::now_v7(),
             user_id: e.user_id,
             api_key_id: None,
@@ -190,7 +190,8 @@ fn validate(
             request_type,
             tokens_used,
             cost_micros: cost.0,
-            occurred_at,
+            created_at: now,
+            occurred_at: Some(occurred_at),
             idempotency_key: None,
         }),
         _ => Err(errors),
@@ -198,7 +199,11 @@ fn validate(
 }
 
 /// Whether a stored event is the one `new` describes (a retry), ignoring a defaulted time.
-fn same_event(stored: &usage_records::Model, new: &NewUsage, sent: &UsageEvent) -> bool {
+fn same_event(
+    stored: &usage_records::Model,
+    new: &usage_records::Model,
+    sent: &UsageEvent,
+) -> bool {
     stored.user_id == new.user_id
         && stored.service == new.service
         && stored.model == new.model
@@ -207,7 +212,7 @@ fn same_event(stored: &usage_records::Model, new: &NewUsage, sent: &UsageEvent) 
         && stored.cost_micros == new.cost_micros
         && sent
             .occurred_at
-            .is_none_or(|_| stored.occurred_at == Some(new.occurred_at))
+            .is_none_or(|_| stored.occurred_at == new.occurred_at)
 }
 
 fn key_reused() -> ServiceError {
@@ -337,12 +342,11 @@ impl Usage {
         ServiceError::check(unknown)?;
 
         let txn = self.db.begin().await.map_err(StoreError::from)?;
-        match store::usage::insert_many(&txn, &rows, now).await {
+        match store::usage::insert_many(&txn, &rows).await {
             Ok(()) => {
                 txn.commit().await.map_err(StoreError::from)?;
-                let stored = rows.into_iter().map(|r| stored_row(r, now)).collect();
                 Ok(Recorded {
-                    value: stored,
+                    value: rows,
                     replayed: false,
                 })
             }
@@ -420,22 +424,5 @@ impl Usage {
                 count,
             ),
         })
-    }
-}
-
-/// The row as stored, without reading it back.
-fn stored_row(r: NewUsage, now: DateTime<Utc>) -> usage_records::Model {
-    usage_records::Model {
-        id: r.id,
-        user_id: r.user_id,
-        api_key_id: r.api_key_id,
-        service: r.service,
-        model: r.model,
-        request_type: r.request_type,
-        tokens_used: r.tokens_used,
-        cost_micros: r.cost_micros,
-        created_at: now,
-        occurred_at: Some(r.occurred_at),
-        idempotency_key: r.idempotency_key,
     }
 }

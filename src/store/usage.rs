@@ -16,27 +16,11 @@ use super::{StoreError, instant};
 /// Rows per `INSERT` (11 parameters each: far inside every backend's limit).
 const ROWS_PER_STATEMENT: usize = 500;
 
-/// One usage event to store.
-#[derive(Debug, Clone)]
-pub struct NewUsage {
-    pub id: Uuid,
-    pub user_id: Uuid,
-    pub api_key_id: Option<Uuid>,
-    pub service: String,
-    pub model: String,
-    pub request_type: String,
-    pub tokens_used: i64,
-    pub cost_micros: i64,
-    pub occurred_at: DateTime<Utc>,
-    pub idempotency_key: Option<String>,
-}
-
 /// Insert every event (run it inside a transaction for all or nothing). A taken idempotency
 /// key is a `StoreError::Conflict`.
 pub async fn insert_many<C: ConnectionTrait>(
     db: &C,
-    events: &[NewUsage],
-    now: DateTime<Utc>,
+    events: &[rows::Model],
 ) -> Result<(), StoreError> {
     let backend = db.get_database_backend();
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
@@ -64,8 +48,8 @@ pub async fn insert_many<C: ConnectionTrait>(
                 e.request_type.clone().into(),
                 e.tokens_used.into(),
                 e.cost_micros.into(),
-                instant(backend, now).into(),
-                instant(backend, e.occurred_at).into(),
+                instant(backend, e.created_at).into(),
+                instant(backend, e.occurred_at.unwrap_or(e.created_at)).into(),
                 e.idempotency_key.clone().into(),
             ]);
         }

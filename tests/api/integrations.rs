@@ -2,12 +2,20 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestDb, stderr};
+use crate::helpers::{Backend, TestApp, TestDb, stderr};
 
 /// `ENCRYPTION_MASTER_KEY` of these tests (32 bytes of 7, base64), and another key.
 pub const MASTER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 const OTHER_KEY: &str = "CAgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAg=";
 const SECRET: &str = "sk-live-Wm9vbGFuZGVyU2VjcmV0-abcd";
+
+/// A service API key with `scopes`, issued by `admin`: the secret only.
+pub async fn service_key(s: &TestApp, admin: &str, scopes: &[&str]) -> String {
+    s.api_key(admin, &scopes.join("+"), scopes).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
 
 /// Every byte the database keeps for this test: the SQLite files, or every integration row as
 /// text on a server.
@@ -100,16 +108,13 @@ async fn integration_keys_are_sealed_and_audited(db: TestDb) {
         s.get(&path, &root).await.problem(),
         (403, "service_key_required")
     );
-    let reader = s.api_key(&root, "reader", &["users:read"]).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reader = service_key(&s, &root, &["users:read"]).await;
     assert_eq!(
         s.get(&path, &reader).await.problem(),
         (403, "insufficient_permission")
     );
-    let vault = s.api_key(&root, "vault", &["integrations:decrypt"]).await;
-    let vault_key = vault["key"].as_str().unwrap();
+    let vault = service_key(&s, &root, &["integrations:decrypt"]).await;
+    let vault_key = vault.as_str();
     let res = s.get(&path, vault_key).await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(res.body["api_key"], SECRET);

@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, TestDb, count, race_with};
+use crate::integrations::service_key;
 
 /// A usage event for `user` costing `micros` millionths, as a decimal string.
 fn event(user: &str, service: &str, model: &str, micros: i64) -> Value {
@@ -14,14 +15,6 @@ fn event(user: &str, service: &str, model: &str, micros: i64) -> Value {
         "tokens_used": micros % 1000,
         "cost": format!("{}.{:06}", micros / 1_000_000, micros % 1_000_000),
     })
-}
-
-/// A service key with `usage:write`, issued by `root`.
-async fn usage_key(s: &TestApp, root: &str) -> String {
-    s.api_key(root, "gateway", &["usage:write"]).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// POST `body` to `path` as `token` with an `Idempotency-Key`.
@@ -51,7 +44,7 @@ async fn usage_is_validated_and_idempotent(db: TestDb) {
     s.register("ada@example.com").await;
     let ada = s.login("ada@example.com").await.access;
     let ada_id = s.user_id(&ada).await;
-    let key = usage_key(&s, &root).await;
+    let key = service_key(&s, &root, &["usage:write"]).await;
     let body = event(&ada_id, "openai", "gpt-4o-mini", 12_500);
 
     // Only a service key with usage:write reports usage.
@@ -63,10 +56,7 @@ async fn usage_is_validated_and_idempotent(db: TestDb) {
         s.post("/api/v1/usage", &root, body.clone()).await.problem(),
         (403, "service_key_required")
     );
-    let reader = s.api_key(&root, "reader", &["users:read"]).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let reader = service_key(&s, &root, &["users:read"]).await;
     assert_eq!(
         s.post("/api/v1/usage", &reader, body.clone())
             .await
@@ -206,7 +196,7 @@ async fn batches_are_all_or_nothing_and_sums_exact(db: TestDb) {
                 .await,
         );
     }
-    let key = usage_key(&s, &root).await;
+    let key = service_key(&s, &root, &["usage:write"]).await;
     let services = ["openai", "anthropic"];
     let models = ["small", "large", "huge"];
 
@@ -304,7 +294,7 @@ async fn closing_a_period_bills_each_user_once(db: TestDb) {
     let a = db.app(&[]).await;
     let b = db.app(&[]).await;
     let root = a.admin().await;
-    let key = usage_key(&a, &root).await;
+    let key = service_key(&a, &root, &["usage:write"]).await;
     let (ada_id, ada) = a.user_as(&root, "ada@example.com", &["user"]).await;
     let bob_id = a.create_user(&root, "bob@example.com", &["user"]).await;
     let cy_id = a.create_user(&root, "cy@example.com", &["user"]).await;
