@@ -120,14 +120,7 @@ impl Gatehouse {
         let mailer = mail::Mailer::start(&config.mail)?;
         let verification =
             Verification::new(db.clone(), mailer, hasher.clone(), policy, issuer.clone());
-        let envelope = match &config.encryption_master_key {
-            Some(key) => Some(
-                crypto::envelope::Envelope::from_base64(key.expose()).ok_or_else(|| {
-                    ConfigError::new("ENCRYPTION_MASTER_KEY", "must be 32 bytes, base64")
-                })?,
-            ),
-            None => None,
-        };
+        let envelope = crypto::envelope::Envelope::from_config(&config)?;
         let login = Login::new(db.clone(), Arc::new(jwt), &material, settings);
         let auth = Auth::new(
             db.clone(),

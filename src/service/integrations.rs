@@ -246,6 +246,65 @@ impl Integrations {
         })
     }
 
+    /// Seal every value under the master key again, `batch` at a time, at most `max_batches`
+    /// batches (all when `None`). Safe while servers run with the same keys: each value is
+    /// replaced only if it is still the one read. Safe to stop at any point and run again: what
+    /// is not yet under the master key is what is left to do.
+    pub async fn rotate(
+        &self,
+        batch: u64,
+        max_batches: Option<u64>,
+        mut progress: impl FnMut(&Rotation),
+    ) -> Result<Rotation, ServiceError> {
+        let envelope = self.envelope()?;
+        let mut done = Rotation {
+            key_id: envelope.key_id().to_string(),
+            ..Default::default()
+        };
+        let mut batches = 0;
+        for kind in [
+            SealedKind::Integration,
+            SealedKind::Totp,
+            SealedKind::PendingTotp,
+        ] {
+            let mut after = None;
+            loop {
+                if max_batches.is_some_and(|max| batches >= max) {
+                    done.stopped_early = true;
+                    return Ok(done);
+                }
+                let page = store::integrations::sealed_page(
+                    &self.db,
+                    kind,
+                    envelope.key_id(),
+                    after,
+                    batch,
+                )
+                .await?;
+                let Some(last) = page.last() else { break };
+                after = Some(last.id);
+                batches += 1;
+                for sealed in page {
+                    let context = context(kind, sealed.user_id, sealed.id);
+                    let Ok(plain) = envelope.open(&sealed.value, &context) else {
+                        done.unreadable.push(describe(&sealed));
+                        continue;
+                    };
+                    let resealed = envelope.seal(&plain, &context);
+                    if !store::integrations::reseal(&self.db, &sealed, &resealed).await? {
+                        done.changed_meanwhile += 1;
+                    } else if kind == SealedKind::Integration {
+                        done.integrations += 1;
+                    } else {
+                        done.totp += 1;
+                    }
+                }
+                progress(&done);
+            }
+        }
+        Ok(done)
+    }
+
     /// Whether the configured master key opens what is stored: `Err` (naming the problem) when
     /// sealed values exist and the key is missing or another one, so a server never starts to
     /// hand out garbage or fail on every MFA login.
@@ -277,6 +336,22 @@ impl Integrations {
         }
         Ok(())
     }
+}
+
+/// What a key rotation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Rotation {
+    /// The key every value is now sealed under.
+    pub key_id: String,
+    /// Values sealed again under it, by kind: integration keys, TOTP secrets (active and pending).
+    pub integrations: u64,
+    pub totp: u64,
+    /// Values that changed while being moved (deleted, replaced): left as the server wrote them.
+    pub changed_meanwhile: u64,
+    /// Values no configured key opens, named (they are left untouched).
+    pub unreadable: Vec<String>,
+    /// Whether the run stopped after the batches it was allowed before finishing.
+    pub stopped_early: bool,
 }
 
 fn describe(sealed: &Sealed) -> String {

@@ -1,5 +1,6 @@
 //! Queries on third-party API keys of users (stored only as envelopes), and the sealed values of every kind that the start-up key check samples.
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -136,4 +137,103 @@ pub async fn sample_sealed(db: &DatabaseConnection, limit: u64) -> Result<Vec<Se
         }));
     }
     Ok(out)
+}
+
+/// Where a sealed value of a kind lives: the integrations table, or a column of users.
+enum Place {
+    Integration,
+    User(users::Column),
+}
+
+fn place(kind: SealedKind) -> Place {
+    match kind {
+        SealedKind::Integration => Place::Integration,
+        SealedKind::Totp => Place::User(users::Column::MfaSecret),
+        SealedKind::PendingTotp => Place::User(users::Column::MfaPendingSecret),
+    }
+}
+
+/// Up to `limit` values of `kind` not sealed under the key named `key_id`, with ids after
+/// `after`, in id order (so a run that stops can carry on, and a value that cannot be moved is
+/// passed over rather than met again).
+pub async fn sealed_page(
+    db: &DatabaseConnection,
+    kind: SealedKind,
+    key_id: &str,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<Sealed>, StoreError> {
+    let current = format!("v1:{key_id}:%");
+    let Place::User(user_column) = place(kind) else {
+        let mut q = integrations::Entity::find()
+            .filter(integrations::Column::KeyCiphertext.not_like(current.as_str()))
+            .order_by_asc(integrations::Column::Id)
+            .limit(limit);
+        if let Some(after) = after {
+            q = q.filter(integrations::Column::Id.gt(after));
+        }
+        return Ok(q
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|r| Sealed {
+                kind,
+                user_id: r.user_id,
+                id: r.id,
+                value: r.key_ciphertext,
+            })
+            .collect());
+    };
+    let mut q = users::Entity::find()
+        .select_only()
+        .column(users::Column::Id)
+        .column(user_column)
+        .filter(user_column.is_not_null())
+        .filter(user_column.not_like(current.as_str()))
+        .order_by_asc(users::Column::Id)
+        .limit(limit);
+    if let Some(after) = after {
+        q = q.filter(users::Column::Id.gt(after));
+    }
+    let rows: Vec<(Uuid, Option<String>)> = q.into_tuple().all(db).await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, value)| {
+            Some(Sealed {
+                kind,
+                user_id: id,
+                id,
+                value: value?,
+            })
+        })
+        .collect())
+}
+
+/// Replace a sealed value with `resealed`, only if it is still the value read; `false` when
+/// it changed meanwhile (a new key, a re-enrolment, a deletion).
+pub async fn reseal(
+    db: &DatabaseConnection,
+    sealed: &Sealed,
+    resealed: &str,
+) -> Result<bool, StoreError> {
+    let res = match place(sealed.kind) {
+        Place::Integration => {
+            let column = integrations::Column::KeyCiphertext;
+            integrations::Entity::update_many()
+                .col_expr(column, Expr::value(resealed))
+                .filter(integrations::Column::Id.eq(sealed.id))
+                .filter(column.eq(sealed.value.as_str()))
+                .exec(db)
+                .await?
+        }
+        Place::User(user_column) => {
+            users::Entity::update_many()
+                .col_expr(user_column, Expr::value(resealed))
+                .filter(users::Column::Id.eq(sealed.id))
+                .filter(user_column.eq(sealed.value.as_str()))
+                .exec(db)
+                .await?
+        }
+    };
+    Ok(res.rows_affected == 1)
 }

@@ -2,7 +2,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestDb, stderr};
+use crate::helpers::{
+    Backend, TestApp, TestDb, assert_success, base32_decode, code_at, stderr, step_now,
+};
 
 /// `ENCRYPTION_MASTER_KEY` of these tests (32 bytes of 7, base64), and another key.
 pub const MASTER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
@@ -203,7 +205,158 @@ async fn start_up_refuses_a_missing_or_wrong_master_key(db: TestDb) {
     );
 }
 
+/// Store a key for `token`'s owner; the integration's id.
+async fn store_key(s: &TestApp, token: &str, api_key: &str) -> String {
+    let res = s
+        .post(
+            "/api/v1/me/integrations",
+            token,
+            json!({"service": "openai", "api_key": api_key}),
+        )
+        .await;
+    assert_eq!(res.status, 201, "{}", res.body);
+    res.body["id"].as_str().unwrap().to_string()
+}
+
+/// A user's integration key in clear, as the service key `vault` reads it.
+async fn reveal(s: &TestApp, user: &str, iid: &str, vault: &str) -> crate::helpers::Reply {
+    let path = format!("/api/v1/users/{user}/integrations/{iid}/secret");
+    s.get(&path, vault).await
+}
+
+/// The sealed values of every kind, as stored.
+async fn sealed_values(db: &TestDb) -> Vec<String> {
+    let mut all = Vec::new();
+    for (sql, column) in [
+        ("SELECT key_ciphertext AS v FROM integrations", "v"),
+        (
+            "SELECT mfa_secret AS v FROM users WHERE mfa_secret IS NOT NULL",
+            "v",
+        ),
+        (
+            "SELECT mfa_pending_secret AS v FROM users WHERE mfa_pending_secret IS NOT NULL",
+            "v",
+        ),
+    ] {
+        for row in db.query(sql).await {
+            all.push(row.try_get::<String>("", column).unwrap());
+        }
+    }
+    all
+}
+
+async fn keys_rotate_moves_every_secret_while_serving(db: TestDb) {
+    let new_id = gatehouse::crypto::envelope::Envelope::from_base64(OTHER_KEY)
+        .unwrap()
+        .key_id()
+        .to_string();
+    let s = db.app(&[("ENCRYPTION_MASTER_KEY", MASTER_KEY)]).await;
+    let root = s.admin().await;
+    let (ada_id, ada) = s.user_as(&root, "ada@example.com", &["user"]).await;
+    let (bob_id, bob) = s.user_as(&root, "bob@example.com", &["user"]).await;
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let secret = format!("sk-old-{i}-0123456789");
+        keys.push((ada_id.clone(), store_key(&s, &ada, &secret).await, secret));
+    }
+    // ada's TOTP is active, bob's pending.
+    let ada_totp = base32_decode(s.enroll_totp(&ada).await.body["secret"].as_str().unwrap());
+    let step = step_now();
+    assert_eq!(
+        s.confirm_totp(&ada, &code_at(&ada_totp, step)).await.status,
+        200
+    );
+    let bob_totp = base32_decode(s.enroll_totp(&bob).await.body["secret"].as_str().unwrap());
+    s.stop().await;
+
+    // A server with the new master key reads old values and seals new ones under the new key.
+    let moving = [
+        ("ENCRYPTION_MASTER_KEY", OTHER_KEY),
+        ("ENCRYPTION_READ_KEYS", MASTER_KEY),
+    ];
+    let t = db.app(&moving).await;
+    let vault = service_key(
+        &t,
+        &t.login(crate::helpers::ROOT).await.access,
+        &["integrations:decrypt"],
+    )
+    .await;
+    assert_eq!(
+        reveal(&t, &keys[0].0, &keys[0].1, &vault).await.body["api_key"],
+        keys[0].2.as_str()
+    );
+    let bob = t.login("bob@example.com").await.access;
+    let secret = "sk-new-0123456789".to_string();
+    keys.push((bob_id, store_key(&t, &bob, &secret).await, secret));
+
+    // One batch of two (as if the run had crashed there), then the rest, with the server up.
+    let out = assert_success(
+        &db.cli(
+            &["keys", "rotate", "--batch-size", "2", "--batches", "1"],
+            &moving,
+            None,
+        )
+        .await,
+    );
+    assert!(out.contains("run again"), "{out}");
+    let current = format!("v1:{new_id}:");
+    let moved = sealed_values(&db)
+        .await
+        .iter()
+        .filter(|v| v.starts_with(&current))
+        .count();
+    assert_eq!(moved, 3, "the new one and one batch of two");
+    let out = assert_success(
+        &db.cli(&["keys", "rotate", "--batch-size", "2"], &moving, None)
+            .await,
+    );
+    assert!(
+        out.contains(&format!("every secret is now under key {new_id}")),
+        "{out}"
+    );
+    let values = sealed_values(&db).await;
+    assert_eq!(values.len(), 6);
+    assert!(values.iter().all(|v| v.starts_with(&current)), "{values:?}");
+    let again = assert_success(&db.cli(&["keys", "rotate"], &moving, None).await);
+    assert!(
+        again.contains("re-encrypted 0 integration key(s) and 0 TOTP secret(s)"),
+        "{again}"
+    );
+    t.stop().await;
+
+    // The old key is no longer needed: every value opens with the new one alone.
+    let u = db.app(&[("ENCRYPTION_MASTER_KEY", OTHER_KEY)]).await;
+    for (user, iid, secret) in &keys {
+        assert_eq!(
+            reveal(&u, user, iid, &vault).await.body["api_key"],
+            secret.as_str()
+        );
+    }
+    let bob = u.login("bob@example.com").await.access;
+    let res = u.confirm_totp(&bob, &code_at(&bob_totp, step_now())).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let challenge = u.mfa_challenge("ada@example.com").await;
+    let res = u
+        .post_public(
+            "/api/v1/auth/mfa/verify",
+            json!({"mfa_token": challenge, "code": code_at(&ada_totp, step + 1)}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    u.stop().await;
+    // And a value under a key nobody configured is reported, not lost.
+    let old_only = [("ENCRYPTION_MASTER_KEY", MASTER_KEY)];
+    let out = db.cli(&["keys", "rotate"], &old_only, None).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("open with no configured key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
 per_backend!(
     integration_keys_are_sealed_and_audited,
-    start_up_refuses_a_missing_or_wrong_master_key
+    start_up_refuses_a_missing_or_wrong_master_key,
+    keys_rotate_moves_every_secret_while_serving
 );
