@@ -101,36 +101,31 @@ async fn run() {
         .ensure_super_admin(ROOT, Some(PASSWORD))
         .await
         .unwrap();
-    let login: Value = client
-        .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": ROOT, "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let call = |path: &str, token: Option<&str>, body: Option<Value>| {
+        let mut req = match &body {
+            Some(b) => client.post(format!("{base}{path}")).json(b),
+            None => client.get(format!("{base}{path}")),
+        };
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let login = call(
+        "/api/v1/auth/login",
+        None,
+        Some(json!({"email": ROOT, "password": PASSWORD})),
+    )
+    .await;
     let root = login["access_token"].as_str().unwrap().to_string();
-    let me: Value = client
-        .get(format!("{base}/api/v1/auth/me"))
-        .bearer_auth(&root)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = call("/api/v1/auth/me", Some(&root), None).await;
     let user = me["user"]["id"].as_str().unwrap().to_string();
-    let created: Value = client
-        .post(format!("{base}/api/v1/api-keys"))
-        .bearer_auth(&root)
-        .json(&json!({"name": "bench", "scopes": ["usage:write"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let created = call(
+        "/api/v1/api-keys",
+        Some(&root),
+        Some(json!({"name": "bench", "scopes": ["usage:write"]})),
+    )
+    .await;
     let key = created["key"].as_str().unwrap().to_string();
 
     let u = user.clone();
