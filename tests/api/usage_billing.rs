@@ -349,6 +349,9 @@ async fn closing_a_period_bills_each_user_once(db: TestDb) {
         a.audit_total(&root, "event=billing_record_created").await,
         2
     );
+    // A bound past 2038 filters the audit log on every backend too.
+    let until = "event=billing_record_created&until=2040-06-01T00:00:00Z";
+    assert_eq!(a.audit_total(&root, until).await, 2);
     let nulls = db
         .query("SELECT id FROM billing_records WHERE period_start IS NULL OR period_end IS NULL")
         .await;
