@@ -39,8 +39,11 @@ use crate::service::ServiceError;
 use crate::service::accounts::Accounts;
 use crate::service::api_keys::ApiKeys;
 use crate::service::auth::Auth;
+use crate::service::billing::Billing;
+use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
+use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
 use crate::store::StoreError;
@@ -76,6 +79,9 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    integrations: Integrations,
+    usage: Usage,
+    billing: Billing,
     openapi: OnceLock<String>,
 }
 
@@ -123,14 +129,7 @@ impl Gatehouse {
             issuer.clone(),
             principals.clone(),
         );
-        let envelope = match &config.encryption_master_key {
-            Some(key) => Some(
-                crypto::envelope::Envelope::from_base64(key.expose()).ok_or_else(|| {
-                    ConfigError::new("ENCRYPTION_MASTER_KEY", "must be 32 bytes, base64")
-                })?,
-            ),
-            None => None,
-        };
+        let envelope = crypto::envelope::Envelope::from_config(&config)?;
         let login = Login::new(
             db.clone(),
             Arc::new(jwt),
@@ -145,6 +144,8 @@ impl Gatehouse {
             login.clone(),
             verification.clone(),
         );
+        let integrations = Integrations::new(db.clone(), envelope.clone());
+        let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -157,6 +158,9 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                integrations,
+                usage,
+                billing,
                 openapi: OnceLock::new(),
             }),
         })
@@ -192,6 +196,18 @@ impl Gatehouse {
 
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
+    }
+
+    pub fn integrations(&self) -> &Integrations {
+        &self.inner.integrations
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.inner.usage
+    }
+
+    pub fn billing(&self) -> &Billing {
+        &self.inner.billing
     }
 
     /// The rate limiter (memory or Redis, per `RATE_LIMIT_BACKEND`).

@@ -125,6 +125,16 @@ enum SessionsCommand {
 enum KeysCommand {
     /// Print a fresh JWT secret and encryption master key.
     Generate,
+    /// Re-encrypt every secret (integration keys, TOTP secrets) under ENCRYPTION_MASTER_KEY,
+    /// opening old values with ENCRYPTION_READ_KEYS; safe while servers run, and to run again.
+    Rotate {
+        /// Values read and re-encrypted per batch.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+        /// Stop after this many batches (spread a large move over several runs).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        batches: Option<u64>,
+    },
 }
 
 /// Set up logging from the configuration (stderr, so command output stays clean on stdout).
@@ -153,6 +163,10 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             keys::generate();
             Ok(())
         }
+        Command::Keys(KeysCommand::Rotate {
+            batch_size,
+            batches,
+        }) => keys::rotate(load_config()?, batch_size, batches).await,
         Command::Serve {
             no_migrate,
             print_config,
@@ -182,6 +196,18 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
 /// The services over the configured database, for commands that need them (no migration, no
 /// JWT key). A database whose schema is missing or behind is refused with the command to run.
 async fn accounts(config: &Config) -> Result<crate::service::accounts::Accounts, Error> {
+    let db = database(config).await?;
+    let hasher = crate::crypto::password::PasswordHasher::new(&config.password)
+        .map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(crate::service::accounts::Accounts::new(
+        db,
+        hasher,
+        config.password.policy(),
+    ))
+}
+
+/// The configured database, refused with the command to run when its schema is missing or behind.
+async fn database(config: &Config) -> Result<sea_orm::DatabaseConnection, Error> {
     let db = crate::store::db::connect(&config.database).await?;
     let revisions = crate::store::schema::status(&db).await?;
     let pending = revisions.iter().filter(|r| !r.applied).count();
@@ -195,11 +221,5 @@ async fn accounts(config: &Config) -> Result<crate::service::accounts::Accounts,
             "{pending} migration(s) are pending: run `gatehouse db upgrade` first"
         )));
     }
-    let hasher = crate::crypto::password::PasswordHasher::new(&config.password)
-        .map_err(|e| Error::Usage(e.to_string()))?;
-    Ok(crate::service::accounts::Accounts::new(
-        db,
-        hasher,
-        config.password.policy(),
-    ))
+    Ok(db)
 }

@@ -11,6 +11,11 @@ pub async fn run(config: Config, no_migrate: bool) -> Result<(), Error> {
         tracing::info!(applied, "migrations up to date");
     }
     gh.bootstrap().await?;
+    // Refuse to start rather than fail (or hand out garbage) on every encrypted value later.
+    gh.integrations()
+        .check_master_key()
+        .await
+        .map_err(|e| crate::config::ConfigError::new("ENCRYPTION_MASTER_KEY", e))?;
     let oauth = &gh.config().oauth;
     if oauth.enabled || oauth.google_client_id.is_some() || oauth.github_client_id.is_some() {
         tracing::warn!(

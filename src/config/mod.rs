@@ -98,6 +98,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// 32 bytes, base64 in the environment.
     pub encryption_master_key: Option<Secret>,
+    /// Older keys that only open values (`ENCRYPTION_READ_KEYS`), during a key rotation.
+    pub encryption_read_keys: Vec<Secret>,
     pub oauth: OAuthConfig,
     pub admin: Option<BootstrapAdmin>,
     pub log_format: LogFormat,
@@ -136,6 +138,7 @@ impl Config {
             cors_allowed_origins: server::cors_allowed_origins(vars)?,
             mail: MailConfig::from_vars(vars)?,
             encryption_master_key: server::encryption_master_key(vars)?,
+            encryption_read_keys: server::encryption_read_keys(vars)?,
             oauth: OAuthConfig::from_vars(vars)?,
             admin: BootstrapAdmin::from_vars(vars)?,
             log_format: server::log_format(vars)?,
@@ -167,6 +170,7 @@ impl Config {
         out.list("TRUSTED_PROXIES", &self.trusted_proxies);
         self.mail.render(&mut out);
         out.secret("ENCRYPTION_MASTER_KEY", self.encryption_master_key.as_ref());
+        out.secret("ENCRYPTION_READ_KEYS", self.encryption_read_keys.first());
         self.oauth.render(&mut out);
         BootstrapAdmin::render(self.admin.as_ref(), &mut out);
         out.choice("LOG_FORMAT", server::LOG_FORMATS, self.log_format);

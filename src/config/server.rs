@@ -64,22 +64,43 @@ pub(super) fn log_filter(vars: &Vars) -> Result<String, ConfigError> {
     Ok(filter)
 }
 
-/// The key that encrypts secrets at rest: base64 (standard or URL-safe) of exactly 32 bytes.
-pub(super) fn encryption_master_key(vars: &Vars) -> Result<Option<Secret>, ConfigError> {
+/// A key that encrypts secrets at rest: base64 (standard or URL-safe) of exactly 32 bytes.
+fn check_key(var: &'static str, key: &str) -> Result<(), ConfigError> {
     use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(key))
+        .map_err(|_| ConfigError::new(var, "is not valid base64"))?;
+    if decoded.len() != 32 {
+        return Err(ConfigError::new(
+            var,
+            format!("must decode to 32 bytes, got {}", decoded.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The key that seals secrets at rest.
+pub(super) fn encryption_master_key(vars: &Vars) -> Result<Option<Secret>, ConfigError> {
     const VAR: &str = "ENCRYPTION_MASTER_KEY";
     let key = vars.secret(VAR);
     if let Some(k) = &key {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(k.expose())
-            .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(k.expose()))
-            .map_err(|_| ConfigError::new(VAR, "is not valid base64"))?;
-        if decoded.len() != 32 {
-            return Err(ConfigError::new(
-                VAR,
-                format!("must decode to 32 bytes, got {}", decoded.len()),
-            ));
-        }
+        check_key(VAR, k.expose())?;
     }
     Ok(key)
+}
+
+/// Older keys that still open secrets (comma-separated) while `gatehouse keys rotate` moves
+/// them to the master key.
+pub(super) fn encryption_read_keys(vars: &Vars) -> Result<Vec<Secret>, ConfigError> {
+    const VAR: &str = "ENCRYPTION_READ_KEYS";
+    let Some(all) = vars.secret(VAR) else {
+        return Ok(Vec::new());
+    };
+    all.expose()
+        .split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| check_key(VAR, k).map(|()| Secret::new(k)))
+        .collect()
 }

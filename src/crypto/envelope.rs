@@ -7,16 +7,20 @@ use base64::engine::general_purpose::STANDARD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::config::{Config, ConfigError};
+
 /// A value could not be opened: another key, tampered, or not an envelope.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct EnvelopeError(&'static str);
 
-/// The master key (`ENCRYPTION_MASTER_KEY`) and its id.
+/// The master key (`ENCRYPTION_MASTER_KEY`) and its id, which seals; and any older keys
+/// (`ENCRYPTION_READ_KEYS`) that only open, so values move to a new key while the server runs.
 #[derive(Clone)]
 pub struct Envelope {
     cipher: Aes256Gcm,
     key_id: String,
+    readers: Vec<Envelope>,
 }
 
 impl std::fmt::Debug for Envelope {
@@ -40,7 +44,51 @@ impl Envelope {
         Some(Self {
             cipher: Aes256Gcm::new_from_slice(&bytes).ok()?,
             key_id,
+            readers: Vec::new(),
         })
+    }
+
+    /// This key, also opening what `readers` sealed.
+    pub fn with_readers(mut self, readers: Vec<Envelope>) -> Self {
+        self.readers = readers;
+        self
+    }
+
+    /// The configured keys: `None` without `ENCRYPTION_MASTER_KEY`.
+    pub fn from_config(config: &Config) -> Result<Option<Self>, ConfigError> {
+        let readers = config
+            .encryption_read_keys
+            .iter()
+            .map(|k| Envelope::from_base64(k.expose()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| {
+                ConfigError::new("ENCRYPTION_READ_KEYS", "each must be 32 bytes, base64")
+            })?;
+        let Some(master) = &config.encryption_master_key else {
+            if readers.is_empty() {
+                return Ok(None);
+            }
+            return Err(ConfigError::new(
+                "ENCRYPTION_READ_KEYS",
+                "needs ENCRYPTION_MASTER_KEY, the key that seals",
+            ));
+        };
+        let master = Envelope::from_base64(master.expose())
+            .ok_or_else(|| ConfigError::new("ENCRYPTION_MASTER_KEY", "must be 32 bytes, base64"))?;
+        Ok(Some(master.with_readers(readers)))
+    }
+
+    /// Whether `sealed` is sealed under this (the sealing) key.
+    pub fn is_current(&self, sealed: &str) -> bool {
+        sealed
+            .strip_prefix("v1:")
+            .and_then(|rest| rest.strip_prefix(self.key_id.as_str()))
+            .is_some_and(|rest| rest.starts_with(':'))
+    }
+
+    /// The key's id: the first 4 bytes of its SHA-256, in hex, as envelopes name it.
+    pub fn key_id(&self) -> &str {
+        &self.key_id
     }
 
     /// Encrypt `plaintext`; `context` (e.g. `totp:<user id>`) must be given again to open it,
@@ -70,9 +118,12 @@ impl Envelope {
         else {
             return Err(EnvelopeError("not an encrypted value"));
         };
-        if key_id != self.key_id {
+        let Some(key) = std::iter::once(self)
+            .chain(&self.readers)
+            .find(|k| k.key_id == key_id)
+        else {
             return Err(EnvelopeError("encrypted under another master key"));
-        }
+        };
         let raw = STANDARD
             .decode(body)
             .map_err(|_| EnvelopeError("not an encrypted value"))?;
@@ -81,7 +132,7 @@ impl Envelope {
         }
         let (nonce, ciphertext) = raw.split_at(12);
         let nonce: [u8; 12] = nonce.try_into().map_err(|_| EnvelopeError("bad nonce"))?;
-        self.cipher
+        key.cipher
             .decrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -124,5 +175,19 @@ mod tests {
         );
         assert!(k.open("plain", "totp:a").is_err());
         assert!(Envelope::from_base64("c2hvcnQ=").is_none());
+    }
+
+    #[test]
+    fn readers_open_but_never_seal() {
+        let (old, new) = (key(1), key(2));
+        let sealed_old = old.seal(b"secret", "ctx");
+        let ring = new.clone().with_readers(vec![old.clone()]);
+        assert_eq!(ring.open(&sealed_old, "ctx").unwrap(), b"secret");
+        assert!(!ring.is_current(&sealed_old));
+        let sealed_new = ring.seal(b"secret", "ctx");
+        assert!(ring.is_current(&sealed_new) && new.is_current(&sealed_new));
+        assert_eq!(new.open(&sealed_new, "ctx").unwrap(), b"secret");
+        assert!(new.open(&sealed_old, "ctx").is_err());
+        assert!(old.open(&sealed_new, "ctx").is_err());
     }
 }

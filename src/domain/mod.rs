@@ -1,6 +1,7 @@
 //! Pure rules and types of the product (no I/O), so they can be tested exhaustively and reused by every flow.
 
 pub mod accounts;
+pub mod billing;
 pub mod client;
 pub mod email;
 pub mod password_policy;

@@ -99,8 +99,8 @@ pub struct CreateApiKeyRequest {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageQuery {
-    page: Option<u64>,
-    per_page: Option<u64>,
+    pub(super) page: Option<u64>,
+    pub(super) per_page: Option<u64>,
 }
 
 /// Create a service API key (admin and up); the key is in this answer only.

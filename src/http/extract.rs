@@ -38,7 +38,7 @@ use crate::domain::roles::Role;
 use crate::limits::client_ip::client_ip;
 use crate::service::ServiceError;
 use crate::service::api_keys::ApiKeys;
-use crate::service::caller::Caller;
+use crate::service::caller::{Caller, ServiceKey};
 use crate::service::login::Principal;
 
 /// More than one `Authorization` header.
@@ -199,6 +199,38 @@ where
             Ok(RequirePermission(caller, PhantomData))
         } else {
             Err(ServiceError::missing_permission(P::PERMISSION).into())
+        }
+    }
+}
+
+/// A service API key carrying scope `P`: 403 `service_key_required` for a person (whatever
+/// their roles), 403 `insufficient_permission` for a key without the scope. For routes only a
+/// service may call, such as reporting usage or opening a user's integration key.
+#[derive(Debug, Clone)]
+pub struct RequireServiceKey<P: PermissionMarker>(pub ServiceKey, pub PhantomData<P>);
+
+impl<S, P> FromRequestParts<S> for RequireServiceKey<P>
+where
+    Gatehouse: FromRef<S>,
+    S: Send + Sync,
+    P: PermissionMarker,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(_) => Err(ServiceError::Forbidden {
+                code: "service_key_required",
+                detail: format!(
+                    "this route needs a service API key with the scope {}",
+                    P::PERMISSION
+                ),
+            }
+            .into()),
+            caller @ Caller::Service(_) if !caller.allows(P::PERMISSION) => {
+                Err(ServiceError::missing_permission(P::PERMISSION).into())
+            }
+            Caller::Service(key) => Ok(RequireServiceKey(key, PhantomData)),
         }
     }
 }

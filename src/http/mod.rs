@@ -2,7 +2,9 @@
 
 pub mod admin;
 pub mod auth;
+pub mod billing;
 pub mod extract;
+pub mod integrations;
 pub mod json;
 pub mod mfa;
 pub mod ops;
@@ -16,7 +18,6 @@ use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
@@ -29,6 +30,10 @@ use crate::Gatehouse;
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// The one route that takes more: a usage batch (up to 1,000 events).
+pub const BATCH_PATH: &str = "/api/v1/usage/batch";
+/// Request bodies of [`BATCH_PATH`] above this are refused with 413.
+pub const BATCH_BODY_LIMIT: usize = 1024 * 1024;
 /// A connection that sends no complete request head within this is closed.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 /// Longest request target (path and query) answered; longer is 414.
@@ -68,6 +73,29 @@ async fn limit_heads(
     next.run(req).await
 }
 
+/// 413 for a body over [`BODY_LIMIT`] ([`BATCH_BODY_LIMIT`] on [`BATCH_PATH`]): at once when
+/// `Content-Length` says so, else when reading passes the limit.
+async fn limit_body(
+    req: Request<axum::body::Body>,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let limit = if req.uri().path() == BATCH_PATH {
+        BATCH_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return problem::Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+    }
+    next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit))))
+        .await
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Gatehouse", description = "Self-hosted authentication and user management"),
@@ -78,7 +106,10 @@ async fn limit_heads(
         (name = "auth", description = "Register, login, tokens and sessions"),
         (name = "mfa", description = "TOTP multi-factor authentication"),
         (name = "users", description = "Users and roles (RBAC)"),
-        (name = "admin", description = "Audit log, session clean-up, service API keys")
+        (name = "admin", description = "Audit log, session clean-up, service API keys"),
+        (name = "integrations", description = "Third-party API keys of users, encrypted at rest"),
+        (name = "usage", description = "Metered usage reported by services"),
+        (name = "billing", description = "Billing periods and records")
     )
 )]
 struct ApiDoc;
@@ -90,6 +121,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
         .merge(mfa::routes())
         .merge(users::routes())
         .merge(admin::routes())
+        .merge(integrations::routes())
+        .merge(billing::routes())
 }
 
 struct BearerAuth;
@@ -180,7 +213,7 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(CatchPanicLayer::new())
-                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                .layer(axum::middleware::from_fn(limit_body))
                 .layer(TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     config.request_timeout,

@@ -56,7 +56,7 @@ impl Problem {
             ),
             StatusCode::PAYLOAD_TOO_LARGE => (
                 "payload_too_large",
-                "the request body is larger than 64 KiB",
+                "the request body is too large (64 KiB; 1 MiB for a usage batch)",
             ),
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",

@@ -70,11 +70,13 @@ pub async fn page(
     if let Some(event) = &filter.event {
         query = query.filter(audit_log::Column::Event.eq(event.as_str()));
     }
+    // Bound through `instant`: a caller's bound past 2038 would reach MariaDB as NULL.
+    let backend = db.get_database_backend();
     if let Some(since) = filter.since {
-        query = query.filter(audit_log::Column::At.gte(since));
+        query = query.filter(audit_log::Column::At.gte(crate::store::instant(backend, since)));
     }
     if let Some(until) = filter.until {
-        query = query.filter(audit_log::Column::At.lt(until));
+        query = query.filter(audit_log::Column::At.lt(crate::store::instant(backend, until)));
     }
     let total = query.clone().count(db).await?;
     let rows = query

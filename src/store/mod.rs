@@ -3,9 +3,11 @@
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod billing;
 pub mod db;
 pub mod entities;
 mod error;
+pub mod integrations;
 mod lockout;
 pub mod migrations;
 pub mod notify;
@@ -15,6 +17,7 @@ pub mod roles;
 pub mod schema;
 pub mod sessions;
 pub mod throttles;
+pub mod usage;
 pub mod users;
 
 pub use error::StoreError;

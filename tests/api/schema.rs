@@ -336,6 +336,8 @@ async fn exercise(db: &DatabaseConnection) {
             tokens_used: 5_000_000_000,
             cost_micros: 1_234_567,
             created_at: instant(0),
+            occurred_at: Some(instant(0)),
+            idempotency_key: Some("retry-1".into()),
         },
         usage_id
     );

@@ -14,7 +14,12 @@ pub struct Model {
     pub request_type: String,
     pub tokens_used: i64,
     pub cost_micros: i64,
+    /// When it was recorded.
     pub created_at: DateTimeUtc,
+    /// When it happened, as the reporting service says (m0010; rows from before have `created_at`).
+    pub occurred_at: Option<DateTimeUtc>,
+    /// What the report was sent under, unique per API key (m0010).
+    pub idempotency_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

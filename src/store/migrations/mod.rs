@@ -10,6 +10,7 @@ pub mod m0006_seed_roles;
 mod m0007_role_permissions;
 mod m0008_login_throttles;
 mod m0009_canonical_email_keys;
+mod m0010_usage_idempotency;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_role_permissions::Migration),
             Box::new(m0008_login_throttles::Migration),
             Box::new(m0009_canonical_email_keys::Migration),
+            Box::new(m0010_usage_idempotency::Migration),
         ]
     }
 }
@@ -59,6 +61,7 @@ mod tests {
                 "m0007_role_permissions",
                 "m0008_login_throttles",
                 "m0009_canonical_email_keys",
+                "m0010_usage_idempotency",
             ]
         );
     }
