@@ -68,6 +68,7 @@ pub struct Gatehouse {
 struct Inner {
     config: Config,
     db: DatabaseConnection,
+    circuit: store::circuit::Circuit,
     accounts: Accounts,
     auth: Auth,
     users: Users,
@@ -131,10 +132,12 @@ impl Gatehouse {
             verification.clone(),
         );
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
+        let circuit = store::circuit::Circuit::new(&config.database)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 db,
+                circuit,
                 accounts,
                 auth,
                 users,
@@ -153,6 +156,11 @@ impl Gatehouse {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    /// Whether the database is known to be unreachable (see `store::circuit`).
+    pub fn database_circuit(&self) -> &store::circuit::Circuit {
+        &self.inner.circuit
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -209,7 +217,13 @@ impl Gatehouse {
 
     /// Every contract route, to nest under `/api/v1` in a host app whose state is a `Gatehouse`.
     pub fn router(&self) -> axum::Router<Gatehouse> {
-        http::api_routes().split_for_parts().0
+        http::api_routes()
+            .split_for_parts()
+            .0
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                http::ops::database_circuit,
+            ))
     }
 
     /// The whole server (operations at the root, API under `/api/v1`, middleware), ready to serve.

@@ -38,9 +38,18 @@ fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
         .foreign_keys(true)
 }
 
+fn postgres_options(cfg: &DatabaseConfig) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(cfg.url.expose()).map_err(|e| unavailable(cfg, e))
+}
+
+fn mysql_options(cfg: &DatabaseConfig) -> Result<MySqlConnectOptions, StoreError> {
+    Ok(MySqlConnectOptions::from_str(cfg.url.expose())
+        .map_err(|e| unavailable(cfg, e))?
+        .charset("utf8mb4"))
+}
+
 /// Open the pool. Fails with `Unavailable` (one readable line) when the server does not answer.
 pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreError> {
-    let url = cfg.url.expose();
     let max = cfg.max_connections();
     macro_rules! pool {
         ($opts:ty) => {
@@ -77,7 +86,7 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreEr
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Backend::Postgres => {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| unavailable(cfg, e))?;
+            let opts = postgres_options(cfg)?;
             let pool = pool!(PgPoolOptions)
                 .connect_with(opts)
                 .await
@@ -85,9 +94,7 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreEr
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         }
         Backend::MySql => {
-            let opts = MySqlConnectOptions::from_str(url)
-                .map_err(|e| unavailable(cfg, e))?
-                .charset("utf8mb4");
+            let opts = mysql_options(cfg)?;
             let pool = pool!(MySqlPoolOptions)
                 .connect_with(opts)
                 .await
@@ -213,5 +220,71 @@ pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<Duration
             "no answer within {} ms",
             timeout.as_millis()
         ))),
+    }
+}
+
+/// How to open one connection outside the pool, with the pool's own settings: what the
+/// database circuit (`store::circuit`) probes with, so a probe neither waits for a pooled
+/// connection nor retries a refused one.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Sqlite(Box<SqliteConnectOptions>),
+    Postgres(Box<PgConnectOptions>),
+    MySql(Box<MySqlConnectOptions>),
+}
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// A fresh connection ran `SELECT 1`, in this long.
+    Up(Duration),
+    /// The server answered but refused the connection (too many connections, a bad password):
+    /// it is reachable, so the circuit must not refuse requests on its account.
+    Answered(String),
+    /// No connection: refused, reset, or the server says it is starting up or shutting down.
+    Down(String),
+    /// No answer at all within the time given.
+    TimedOut(Duration),
+}
+
+impl Target {
+    pub(crate) fn new(cfg: &DatabaseConfig) -> Result<Self, StoreError> {
+        Ok(match cfg.backend {
+            // Never create the file from a probe.
+            Backend::Sqlite => {
+                Target::Sqlite(Box::new(sqlite_options(cfg).create_if_missing(false)))
+            }
+            Backend::Postgres => Target::Postgres(Box::new(postgres_options(cfg)?)),
+            Backend::MySql => Target::MySql(Box::new(mysql_options(cfg)?)),
+        })
+    }
+
+    /// Open a connection of its own, run `SELECT 1` and close it, all within `timeout`.
+    pub(crate) async fn probe(&self, timeout: Duration) -> Reach {
+        async fn once<C: sqlx::Connection>(
+            opts: &<C as sqlx::Connection>::Options,
+        ) -> Result<(), sqlx::Error>
+        where
+            for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+        {
+            let mut conn = opts.connect().await?;
+            sqlx::raw_sql("SELECT 1").execute(&mut conn).await?;
+            conn.close().await
+        }
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, async {
+            match self {
+                Target::Sqlite(o) => once::<sqlx::SqliteConnection>(o).await,
+                Target::Postgres(o) => once::<sqlx::PgConnection>(o).await,
+                Target::MySql(o) => once::<sqlx::MySqlConnection>(o).await,
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => Reach::Up(started.elapsed()),
+            Ok(Err(e)) if super::error::sqlx_is_unavailable(&e) => Reach::Down(e.to_string()),
+            Ok(Err(e)) => Reach::Answered(e.to_string()),
+            Err(_) => Reach::TimedOut(timeout),
+        }
     }
 }
