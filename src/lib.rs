@@ -83,13 +83,14 @@ impl Gatehouse {
     /// Connect to the configured database and build the services. Does not migrate.
     pub async fn connect(config: Config) -> Result<Self, Error> {
         let jwt_secret = crypto::keys::resolve_jwt_secret(&config)?;
-        let db = store::db::connect(&config.database).await?;
-        Self::with_connection(config, db, jwt_secret)
+        let (db, circuit) = store::db::connect_guarded(&config.database).await?;
+        Self::with_connection(config, db, circuit, jwt_secret)
     }
 
     fn with_connection(
         config: Config,
         db: DatabaseConnection,
+        circuit: store::circuit::Circuit,
         jwt_secret: Option<Secret>,
     ) -> Result<Self, Error> {
         let hasher = PasswordHasher::new(&config.password)
@@ -132,7 +133,6 @@ impl Gatehouse {
             verification.clone(),
         );
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
-        let circuit = store::circuit::Circuit::new(&config.database)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,

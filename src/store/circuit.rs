@@ -175,7 +175,13 @@ async fn probe_task(shared: Weak<Shared>, wake: Arc<Notify>) {
             match s.target.probe(s.confirm_timeout).await {
                 Reach::Down(why) => s.trip(&why),
                 Reach::TimedOut(_) => s.trip("no connection within the connect timeout"),
-                Reach::Up(_) | Reach::Answered(_) => continue,
+                Reach::Up(_) | Reach::Answered(_) => {
+                    // Reachable: a burst of suspicions (an exhausted pool) makes one probe per
+                    // interval at most.
+                    drop(s);
+                    tokio::time::sleep(PROBE_INTERVAL).await;
+                    continue;
+                }
             }
         }
         let timeout = s.confirm_timeout.min(OPEN_PROBE_TIMEOUT);

@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use super::StoreError;
+use super::circuit::Circuit;
 use crate::config::{Backend, DatabaseConfig};
 
 fn unavailable(cfg: &DatabaseConfig, e: impl std::fmt::Display) -> StoreError {
@@ -50,16 +51,55 @@ fn mysql_options(cfg: &DatabaseConfig) -> Result<MySqlConnectOptions, StoreError
 
 /// Open the pool. Fails with `Unavailable` (one readable line) when the server does not answer.
 pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreError> {
+    open(cfg, None).await
+}
+
+/// Open the pool with the circuit that watches it (what the server runs on): a pooled
+/// connection found broken when it is taken makes the circuit check the database at once, and
+/// PostgreSQL and MySQL keep one connection open even when idle, so that a database that goes
+/// away while the server is quiet is noticed by the first request that takes it.
+pub async fn connect_guarded(
+    cfg: &DatabaseConfig,
+) -> Result<(DatabaseConnection, Circuit), StoreError> {
+    let circuit = Circuit::new(cfg)?;
+    let db = open(cfg, Some(circuit.clone())).await?;
+    Ok((db, circuit))
+}
+
+async fn open(
+    cfg: &DatabaseConfig,
+    circuit: Option<Circuit>,
+) -> Result<DatabaseConnection, StoreError> {
     let max = cfg.max_connections();
+    let min = match (&circuit, cfg.backend) {
+        (Some(_), Backend::Postgres | Backend::MySql) => 1,
+        _ => 0,
+    };
+    // sqlx's own `test_before_acquire`, plus telling the circuit: a broken idle connection is
+    // otherwise dropped silently and replaced by a new one, and with the server gone, that
+    // new one is retried until `DB_CONNECT_TIMEOUT`.
     macro_rules! pool {
-        ($opts:ty) => {
+        ($opts:ty) => {{
+            let circuit = circuit.clone();
             <$opts>::new()
                 .max_connections(max)
-                .min_connections(0)
+                .min_connections(min)
                 .acquire_timeout(cfg.connect_timeout)
                 .max_lifetime(cfg.pool_recycle)
                 .idle_timeout(Duration::from_secs(60))
-        };
+                .test_before_acquire(false)
+                .before_acquire(move |conn, _| {
+                    let circuit = circuit.clone();
+                    Box::pin(async move {
+                        conn.ping().await.inspect_err(|_| {
+                            if let Some(circuit) = &circuit {
+                                circuit.suspect();
+                            }
+                        })?;
+                        Ok(true)
+                    })
+                })
+        }};
     }
     let conn = match cfg.backend {
         Backend::Sqlite => {

@@ -10,6 +10,7 @@ mod cli_config;
 mod emails;
 mod embedding;
 mod enumeration;
+mod faults;
 mod hardening;
 mod http;
 mod limits;
