@@ -27,6 +27,8 @@ fn unavailable(cfg: &DatabaseConfig, e: impl std::fmt::Display) -> StoreError {
 }
 
 fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
+    // FULL: every commit syncs the WAL, so an acknowledged write (a session revoked, a password
+    // changed) survives a power cut too, not only a crash of the process (docs/operations.md).
     let base = match &cfg.sqlite_path {
         Some(path) => SqliteConnectOptions::new()
             .filename(path)
@@ -34,7 +36,7 @@ fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
         None => SqliteConnectOptions::new().in_memory(true),
     };
     base.journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
 }

@@ -13,6 +13,7 @@ mod crash;
 mod mariadb;
 mod postgres;
 mod procs;
+mod sqlite;
 
 use std::time::Duration;
 
