@@ -13,6 +13,8 @@ mod crash;
 mod mariadb;
 mod postgres;
 mod procs;
+mod redis;
+mod smtp;
 mod sqlite;
 
 use std::time::Duration;

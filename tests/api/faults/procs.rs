@@ -231,19 +231,3 @@ pub async fn wait_gone(pids: &[i32], timeout: Duration) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
-
-/// Wait until something accepts TCP connections on `port`.
-#[allow(dead_code)]
-pub async fn wait_port(port: u16, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    false
-}
