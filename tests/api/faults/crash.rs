@@ -300,3 +300,54 @@ pub async fn trial<S: DbServer>(server: &mut S, app: &TestApp, how: Crash, tag: 
     );
     assert_eq!(app.get_public("/ready").await.status, 200);
 }
+
+/// A quiet server: nothing in flight when the database is `kill -9`ed. The first request finds
+/// its pooled connection broken and answers 503 at once, not after `DB_CONNECT_TIMEOUT`; once
+/// the database is back, requests succeed again.
+pub async fn quiet_crash<S: DbServer>(server: &mut S, app: &TestApp) {
+    let register = app.url("/api/v1/auth/register");
+    let body = |n: &str| json!({"email": format!("quiet-{n}@example.com"), "password": PASSWORD});
+    assert_eq!(
+        send(&app.client, &register, body("before")).await.status,
+        201
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.crash(Crash::Kill9).await;
+    let first = send(&app.client, &register, body("down")).await;
+    assert_eq!(
+        (first.status, first.code.as_str(), first.retry_after),
+        (503, "database_unavailable", true),
+        "{first:?}"
+    );
+    let back = server.start().await;
+    let recovered = loop {
+        let s = send(
+            &app.client,
+            &register,
+            body(&format!("{:?}", back.elapsed())),
+        )
+        .await;
+        if s.status == 201 {
+            break s.done - back;
+        }
+        assert_eq!(s.status, 503, "{s:?}");
+        assert!(
+            back.elapsed() < Duration::from_secs(5),
+            "not back after 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    report(
+        &format!("{} quiet Kill9", server.name()),
+        &[
+            ("first_request_503_ms", ms(first.latency())),
+            ("recovery_ms", ms(recovered)),
+        ],
+    );
+    assert!(
+        first.latency() < Duration::from_secs(1),
+        "the first request after the crash waited {:?}",
+        first.latency()
+    );
+    assert!(recovered < RECOVERY, "back after {recovered:?}");
+}

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::{self, Connection as _};
 
-use super::crash::{Crash, DbServer, trial};
+use super::crash::{Crash, DbServer, quiet_crash, trial};
 use super::procs::{Owned, RunAs, require, run, spare_port};
 use crate::helpers::TestApp;
 
@@ -153,5 +153,6 @@ async fn mariadb_killed_under_writes() {
     let app = TestApp::start(&db.url(), dir.path(), &[]).await;
     trial(&mut db, &app, Crash::Immediate, "my-immediate").await;
     trial(&mut db, &app, Crash::Kill9, "my-kill9").await;
+    quiet_crash(&mut db, &app).await;
     app.stop().await;
 }

@@ -9,6 +9,7 @@
 //! A server binary that is missing fails the test under `CI=true` and skips it otherwise. These
 //! tests run one at a time ([`serial`]), so their timings are not measured against each other.
 
+mod busy;
 mod crash;
 mod mariadb;
 mod postgres;

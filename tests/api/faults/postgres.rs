@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sea_orm::sqlx::{self, Connection as _};
 
-use super::crash::{Crash, DbServer, trial};
+use super::crash::{Crash, DbServer, quiet_crash, trial};
 use super::procs::{Owned, RunAs, children_of, require, run, spare_port, wait_gone};
 use crate::helpers::TestApp;
 
@@ -197,5 +197,6 @@ async fn postgres_killed_under_writes() {
     let app = TestApp::start(&cluster.url(), dir.path(), &[]).await;
     trial(&mut cluster, &app, Crash::Immediate, "pg-immediate").await;
     trial(&mut cluster, &app, Crash::Kill9, "pg-kill9").await;
+    quiet_crash(&mut cluster, &app).await;
     app.stop().await;
 }
