@@ -69,25 +69,41 @@ async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database answers (503 with the failing checks otherwise): a fresh connection runs
-/// `SELECT 1` within 2 s; while the database is known to be unreachable, 503 at once.
+/// The database answers (503 with the failing checks otherwise): a pooled connection answers a
+/// ping within 2 s; while the database is known to be unreachable, 503 at once.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn ready(State(gh): State<Gatehouse>) -> impl IntoResponse {
-    let check = match gh.database_circuit().check(READY_TIMEOUT).await {
-        Ok(latency) => Check {
+    let circuit = gh.database_circuit();
+    let ping = if circuit.is_open() {
+        None
+    } else {
+        // Answer as soon as the circuit opens (the ping may be waiting for a connection).
+        let opened = circuit.opened();
+        tokio::select! {
+            ping = gh.ping_database(READY_TIMEOUT) => Some(ping.inspect_err(|e| {
+                tracing::warn!(error = %e, "readiness: database did not answer");
+                circuit.suspect();
+            })),
+            () = opened => None,
+        }
+    };
+    let check = match ping {
+        Some(Ok(latency)) => Check {
             status: "ok",
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             error: None,
         },
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database did not answer");
-            Check {
-                status: "unavailable",
-                latency_ms: None,
-                error: Some("the database did not answer"),
-            }
-        }
+        Some(Err(_)) => Check {
+            status: "unavailable",
+            latency_ms: None,
+            error: Some("the database did not answer"),
+        },
+        None => Check {
+            status: "unavailable",
+            latency_ms: None,
+            error: Some("the database is unreachable"),
+        },
     };
     let ok = check.status == "ok";
     let body = Readiness {

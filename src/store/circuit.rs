@@ -100,36 +100,6 @@ impl Circuit {
             }
         }
     }
-
-    /// Readiness: unreachable at once while open; otherwise a fresh connection and `SELECT 1`
-    /// within `timeout` (opening the circuit when the database turns out to be unreachable).
-    pub async fn check(&self, timeout: Duration) -> Result<Duration, StoreError> {
-        if self.is_open() {
-            return Err(StoreError::Unavailable(
-                "the database is unreachable (circuit open)".into(),
-            ));
-        }
-        match self.shared.target.probe(timeout).await {
-            Reach::Up(latency) => Ok(latency),
-            Reach::Answered(why) => Err(StoreError::Unavailable(why)),
-            Reach::Down(why) => {
-                self.shared.trip(&why);
-                Err(StoreError::Unavailable(why))
-            }
-            Reach::TimedOut(after) => {
-                // Shorter than `DB_CONNECT_TIMEOUT`: not proof enough; let the task confirm.
-                if after >= self.shared.confirm_timeout {
-                    self.shared.trip("no connection within the connect timeout");
-                } else {
-                    self.suspect();
-                }
-                Err(StoreError::Unavailable(format!(
-                    "no answer within {} ms",
-                    after.as_millis()
-                )))
-            }
-        }
-    }
 }
 
 impl Shared {
@@ -144,7 +114,6 @@ impl Shared {
             error = %why,
             "database unreachable: answering 503 at once until it answers again"
         );
-        self.wake.notify_one();
     }
 
     fn close(&self) {
