@@ -169,3 +169,38 @@ async fn probe_task(shared: Weak<Shared>, wake: Arc<Notify>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn opens_within(circuit: &Circuit, within: Duration) -> bool {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if circuit.is_open() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_opens_it_and_a_reachable_database_does_not() {
+        // Nothing listens on port 1: refused at once.
+        let cfg = DatabaseConfig::from_url("postgres://gh@127.0.0.1:1/gh").unwrap();
+        let circuit = Circuit::new(&cfg).unwrap();
+        let opened = circuit.opened();
+        assert!(!circuit.is_open());
+        circuit.suspect();
+        assert!(opens_within(&circuit, Duration::from_secs(3)).await);
+        tokio::time::timeout(Duration::from_secs(1), opened)
+            .await
+            .expect("opened() resolves when it opens");
+
+        let cfg = DatabaseConfig::from_url("sqlite::memory:").unwrap();
+        let circuit = Circuit::new(&cfg).unwrap();
+        circuit.suspect();
+        assert!(!opens_within(&circuit, Duration::from_millis(500)).await);
+    }
+}

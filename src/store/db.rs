@@ -324,9 +324,96 @@ impl Target {
         .await;
         match outcome {
             Ok(Ok(())) => Reach::Up(started.elapsed()),
-            Ok(Err(e)) if super::error::sqlx_is_unavailable(&e) => Reach::Down(e.to_string()),
+            Ok(Err(e)) if unreachable(&e) => Reach::Down(e.to_string()),
             Ok(Err(e)) => Reach::Answered(e.to_string()),
             Err(_) => Reach::TimedOut(timeout),
         }
+    }
+}
+
+/// A connection attempt that shows the server is not there: no connection (refused, reset, a
+/// broken handshake), or the server saying it is starting up or shutting down (PostgreSQL
+/// 57P01–57P03, MySQL 1053). Any other answer, "too many connections" included (MySQL's is
+/// SQLSTATE 08004), comes from a server that is there.
+fn unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => true,
+        E::Database(d) => {
+            matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+                || d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| m.number() == 1053)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database error with only an SQLSTATE.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn coded(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    #[test]
+    fn only_an_absent_or_stopping_server_is_unreachable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unreachable(&sqlx::Error::Io(refused)));
+        for stopping in ["57P01", "57P02", "57P03"] {
+            assert!(unreachable(&coded(stopping)), "{stopping}");
+        }
+        // Too many connections (PostgreSQL, MySQL), a bad password: the server is there.
+        for answered in ["53300", "08004", "28P01", "28000"] {
+            assert!(!unreachable(&coded(answered)), "{answered}");
+        }
+        assert!(!unreachable(&sqlx::Error::Configuration("bad url".into())));
+    }
+
+    #[test]
+    fn stopping_and_lost_connections_are_unavailable_not_internal() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08S01"] {
+            assert!(
+                matches!(StoreError::from(coded(code)), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            StoreError::from(coded("42P01")),
+            StoreError::Database(_)
+        ));
     }
 }

@@ -35,7 +35,7 @@ fn sqlx_is_data_exception(e: &sea_orm::sqlx::Error) -> bool {
 /// closed pool, and the server's own "connection exception" (SQLSTATE class 08) and "shutting
 /// down / starting up" answers (PostgreSQL 57P01–57P03, MariaDB's connection killed at
 /// shutdown): the database is not there for this request, which is a 503, never a 500.
-pub(super) fn sqlx_is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
+fn sqlx_is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
     match e {
         E::Io(_)
