@@ -407,7 +407,10 @@ async fn sigterm_under_load_drains_every_request_in_flight() {
             ("acknowledged", acknowledged.len().to_string()),
             ("found", (acknowledged.len() - lost.len()).to_string()),
             ("drain_ms", ms(drained)),
-            ("exit", status.to_string()),
+            (
+                "exit_code",
+                status.code().map_or("none".into(), |c| c.to_string()),
+            ),
         ],
     );
     assert!(status.success(), "exit {status}");
