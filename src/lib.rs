@@ -72,6 +72,7 @@ pub struct Gatehouse {
 struct Inner {
     config: Config,
     db: DatabaseConnection,
+    circuit: store::circuit::Circuit,
     accounts: Accounts,
     auth: Auth,
     users: Users,
@@ -89,13 +90,14 @@ impl Gatehouse {
     /// Connect to the configured database and build the services. Does not migrate.
     pub async fn connect(config: Config) -> Result<Self, Error> {
         let jwt_secret = crypto::keys::resolve_jwt_secret(&config)?;
-        let db = store::db::connect(&config.database).await?;
-        Self::with_connection(config, db, jwt_secret)
+        let (db, circuit) = store::db::connect_guarded(&config.database).await?;
+        Self::with_connection(config, db, circuit, jwt_secret)
     }
 
     fn with_connection(
         config: Config,
         db: DatabaseConnection,
+        circuit: store::circuit::Circuit,
         jwt_secret: Option<Secret>,
     ) -> Result<Self, Error> {
         let hasher = PasswordHasher::new(&config.password)
@@ -151,6 +153,7 @@ impl Gatehouse {
             inner: Arc::new(Inner {
                 config,
                 db,
+                circuit,
                 accounts,
                 auth,
                 users,
@@ -172,6 +175,11 @@ impl Gatehouse {
 
     pub fn db(&self) -> &DatabaseConnection {
         &self.inner.db
+    }
+
+    /// Whether the database is known to be unreachable (see `store::circuit`).
+    pub fn database_circuit(&self) -> &store::circuit::Circuit {
+        &self.inner.circuit
     }
 
     pub fn accounts(&self) -> &Accounts {
@@ -240,7 +248,13 @@ impl Gatehouse {
 
     /// Every contract route, to nest under `/api/v1` in a host app whose state is a `Gatehouse`.
     pub fn router(&self) -> axum::Router<Gatehouse> {
-        http::api_routes().split_for_parts().0
+        http::api_routes()
+            .split_for_parts()
+            .0
+            .route_layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                http::ops::database_circuit,
+            ))
     }
 
     /// The whole server (operations at the root, API under `/api/v1`, middleware), ready to serve.

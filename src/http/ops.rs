@@ -12,6 +12,34 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::Gatehouse;
+use crate::http::problem::{DatabaseUnavailable, Problem};
+
+/// The longest `/ready` waits for the database.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Around every API route: while the database is known to be unreachable, 503
+/// `database_unavailable` at once; a request already waiting when that becomes known gets the
+/// same answer then, instead of after `DB_CONNECT_TIMEOUT`; and an answer that failed to reach
+/// the database makes the circuit check it.
+pub(crate) async fn database_circuit(
+    State(gh): State<Gatehouse>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let circuit = gh.database_circuit();
+    if circuit.is_open() {
+        return Problem::database_unavailable().into_response();
+    }
+    let opened = circuit.opened();
+    let res = tokio::select! {
+        res = next.run(req) => res,
+        () = opened => return Problem::database_unavailable().into_response(),
+    };
+    if res.extensions().get::<DatabaseUnavailable>().is_some() {
+        circuit.suspect();
+    }
+    res
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {
@@ -41,24 +69,41 @@ async fn health() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
-/// The database answers (503 with the failing checks otherwise).
+/// The database answers (503 with the failing checks otherwise): a pooled connection answers a
+/// ping within 2 s; while the database is known to be unreachable, 503 at once.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses(
     (status = 200, body = Readiness), (status = 503, body = Readiness)))]
 async fn ready(State(gh): State<Gatehouse>) -> impl IntoResponse {
-    let check = match gh.ping_database(Duration::from_secs(2)).await {
-        Ok(latency) => Check {
+    let circuit = gh.database_circuit();
+    let ping = if circuit.is_open() {
+        None
+    } else {
+        // Answer as soon as the circuit opens (the ping may be waiting for a connection).
+        let opened = circuit.opened();
+        tokio::select! {
+            ping = gh.ping_database(READY_TIMEOUT) => Some(ping.inspect_err(|e| {
+                tracing::warn!(error = %e, "readiness: database did not answer");
+                circuit.suspect();
+            })),
+            () = opened => None,
+        }
+    };
+    let check = match ping {
+        Some(Ok(latency)) => Check {
             status: "ok",
             latency_ms: Some(latency.as_secs_f64() * 1000.0),
             error: None,
         },
-        Err(e) => {
-            tracing::warn!(error = %e, "readiness: database did not answer");
-            Check {
-                status: "unavailable",
-                latency_ms: None,
-                error: Some("the database did not answer"),
-            }
-        }
+        Some(Err(_)) => Check {
+            status: "unavailable",
+            latency_ms: None,
+            error: Some("the database did not answer"),
+        },
+        None => Check {
+            status: "unavailable",
+            latency_ms: None,
+            error: Some("the database is unreachable"),
+        },
     };
     let ok = check.status == "ok";
     let body = Readiness {

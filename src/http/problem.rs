@@ -7,6 +7,12 @@ use serde::Serialize;
 use crate::service::{FieldError, ServiceError};
 
 pub const PROBLEM_JSON: &str = "application/problem+json";
+const DATABASE_UNAVAILABLE: &str = "database_unavailable";
+
+/// Marks an answer that failed because the database could not be reached, so the database
+/// circuit (`http::ops::database_circuit`) hears of it.
+#[derive(Debug, Clone, Copy)]
+pub struct DatabaseUnavailable;
 
 /// An error answer. `code` is the stable machine string clients branch on.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -44,6 +50,16 @@ impl Problem {
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
         self
+    }
+
+    /// 503 `database_unavailable` with `Retry-After`.
+    pub fn database_unavailable() -> Self {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            DATABASE_UNAVAILABLE,
+            "the database is not answering; retry shortly",
+        )
+        .retry_after(5)
     }
 
     /// The problem for a status produced outside our handlers (routing, body limit, timeout).
@@ -88,6 +104,9 @@ impl IntoResponse for Problem {
         if let Some(secs) = self.retry_after {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if self.code == DATABASE_UNAVAILABLE {
+            res.extensions_mut().insert(DatabaseUnavailable);
         }
         res
     }
@@ -134,12 +153,7 @@ impl From<ServiceError> for Problem {
             .retry_after(1),
             ServiceError::Unavailable(detail) => {
                 tracing::warn!(error = %detail, "database unavailable");
-                Problem::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "database_unavailable",
-                    "the database is not answering; retry shortly",
-                )
-                .retry_after(5)
+                Problem::database_unavailable()
             }
             ServiceError::NotConfigured { code, detail } => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)

@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 use super::StoreError;
+use super::circuit::Circuit;
 use crate::config::{Backend, DatabaseConfig};
 
 fn unavailable(cfg: &DatabaseConfig, e: impl std::fmt::Display) -> StoreError {
@@ -26,6 +27,8 @@ fn unavailable(cfg: &DatabaseConfig, e: impl std::fmt::Display) -> StoreError {
 }
 
 fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
+    // FULL: every commit syncs the WAL, so an acknowledged write (a session revoked, a password
+    // changed) survives a power cut too, not only a crash of the process (docs/operations.md).
     let base = match &cfg.sqlite_path {
         Some(path) => SqliteConnectOptions::new()
             .filename(path)
@@ -33,24 +36,72 @@ fn sqlite_options(cfg: &DatabaseConfig) -> SqliteConnectOptions {
         None => SqliteConnectOptions::new().in_memory(true),
     };
     base.journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Normal)
+        .synchronous(SqliteSynchronous::Full)
         .busy_timeout(Duration::from_secs(10))
         .foreign_keys(true)
 }
 
+fn postgres_options(cfg: &DatabaseConfig) -> Result<PgConnectOptions, StoreError> {
+    PgConnectOptions::from_str(cfg.url.expose()).map_err(|e| unavailable(cfg, e))
+}
+
+fn mysql_options(cfg: &DatabaseConfig) -> Result<MySqlConnectOptions, StoreError> {
+    Ok(MySqlConnectOptions::from_str(cfg.url.expose())
+        .map_err(|e| unavailable(cfg, e))?
+        .charset("utf8mb4"))
+}
+
 /// Open the pool. Fails with `Unavailable` (one readable line) when the server does not answer.
 pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreError> {
-    let url = cfg.url.expose();
+    open(cfg, None).await
+}
+
+/// Open the pool with the circuit that watches it (what the server runs on): a pooled
+/// connection found broken when it is taken makes the circuit check the database at once, and
+/// PostgreSQL and MySQL keep one connection open even when idle, so that a database that goes
+/// away while the server is quiet is noticed by the first request that takes it.
+pub async fn connect_guarded(
+    cfg: &DatabaseConfig,
+) -> Result<(DatabaseConnection, Circuit), StoreError> {
+    let circuit = Circuit::new(cfg)?;
+    let db = open(cfg, Some(circuit.clone())).await?;
+    Ok((db, circuit))
+}
+
+async fn open(
+    cfg: &DatabaseConfig,
+    circuit: Option<Circuit>,
+) -> Result<DatabaseConnection, StoreError> {
     let max = cfg.max_connections();
+    let min = match (&circuit, cfg.backend) {
+        (Some(_), Backend::Postgres | Backend::MySql) => 1,
+        _ => 0,
+    };
+    // sqlx's own `test_before_acquire`, plus telling the circuit: a broken idle connection is
+    // otherwise dropped silently and replaced by a new one, and with the server gone, that
+    // new one is retried until `DB_CONNECT_TIMEOUT`.
     macro_rules! pool {
-        ($opts:ty) => {
+        ($opts:ty) => {{
+            let circuit = circuit.clone();
             <$opts>::new()
                 .max_connections(max)
-                .min_connections(0)
+                .min_connections(min)
                 .acquire_timeout(cfg.connect_timeout)
                 .max_lifetime(cfg.pool_recycle)
                 .idle_timeout(Duration::from_secs(60))
-        };
+                .test_before_acquire(false)
+                .before_acquire(move |conn, _| {
+                    let circuit = circuit.clone();
+                    Box::pin(async move {
+                        conn.ping().await.inspect_err(|_| {
+                            if let Some(circuit) = &circuit {
+                                circuit.suspect();
+                            }
+                        })?;
+                        Ok(true)
+                    })
+                })
+        }};
     }
     let conn = match cfg.backend {
         Backend::Sqlite => {
@@ -77,7 +128,7 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreEr
             SqlxSqliteConnector::from_sqlx_sqlite_pool(pool)
         }
         Backend::Postgres => {
-            let opts = PgConnectOptions::from_str(url).map_err(|e| unavailable(cfg, e))?;
+            let opts = postgres_options(cfg)?;
             let pool = pool!(PgPoolOptions)
                 .connect_with(opts)
                 .await
@@ -85,9 +136,7 @@ pub async fn connect(cfg: &DatabaseConfig) -> Result<DatabaseConnection, StoreEr
             SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
         }
         Backend::MySql => {
-            let opts = MySqlConnectOptions::from_str(url)
-                .map_err(|e| unavailable(cfg, e))?
-                .charset("utf8mb4");
+            let opts = mysql_options(cfg)?;
             let pool = pool!(MySqlPoolOptions)
                 .connect_with(opts)
                 .await
@@ -213,5 +262,158 @@ pub async fn ping(db: &DatabaseConnection, timeout: Duration) -> Result<Duration
             "no answer within {} ms",
             timeout.as_millis()
         ))),
+    }
+}
+
+/// How to open one connection outside the pool, with the pool's own settings: what the
+/// database circuit (`store::circuit`) probes with, so a probe neither waits for a pooled
+/// connection nor retries a refused one.
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    Sqlite(Box<SqliteConnectOptions>),
+    Postgres(Box<PgConnectOptions>),
+    MySql(Box<MySqlConnectOptions>),
+}
+
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Reach {
+    /// A fresh connection ran `SELECT 1`, in this long.
+    Up(Duration),
+    /// The server answered but refused the connection (too many connections, a bad password):
+    /// it is reachable, so the circuit must not refuse requests on its account.
+    Answered(String),
+    /// No connection: refused, reset, or the server says it is starting up or shutting down.
+    Down(String),
+    /// No answer at all within the time given.
+    TimedOut(Duration),
+}
+
+impl Target {
+    pub(crate) fn new(cfg: &DatabaseConfig) -> Result<Self, StoreError> {
+        Ok(match cfg.backend {
+            // Never create the file from a probe.
+            Backend::Sqlite => {
+                Target::Sqlite(Box::new(sqlite_options(cfg).create_if_missing(false)))
+            }
+            Backend::Postgres => Target::Postgres(Box::new(postgres_options(cfg)?)),
+            Backend::MySql => Target::MySql(Box::new(mysql_options(cfg)?)),
+        })
+    }
+
+    /// Open a connection of its own, run `SELECT 1` and close it, all within `timeout`.
+    pub(crate) async fn probe(&self, timeout: Duration) -> Reach {
+        async fn once<C: sqlx::Connection>(
+            opts: &<C as sqlx::Connection>::Options,
+        ) -> Result<(), sqlx::Error>
+        where
+            for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+        {
+            let mut conn = opts.connect().await?;
+            sqlx::raw_sql("SELECT 1").execute(&mut conn).await?;
+            conn.close().await
+        }
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(timeout, async {
+            match self {
+                Target::Sqlite(o) => once::<sqlx::SqliteConnection>(o).await,
+                Target::Postgres(o) => once::<sqlx::PgConnection>(o).await,
+                Target::MySql(o) => once::<sqlx::MySqlConnection>(o).await,
+            }
+        })
+        .await;
+        match outcome {
+            Ok(Ok(())) => Reach::Up(started.elapsed()),
+            Ok(Err(e)) if unreachable(&e) => Reach::Down(e.to_string()),
+            Ok(Err(e)) => Reach::Answered(e.to_string()),
+            Err(_) => Reach::TimedOut(timeout),
+        }
+    }
+}
+
+/// A connection attempt that shows the server is not there: no connection (refused, reset, a
+/// broken handshake), or the server saying it is starting up or shutting down (PostgreSQL
+/// 57P01–57P03, MySQL 1053). Any other answer, "too many connections" included (MySQL's is
+/// SQLSTATE 08004), comes from a server that is there.
+fn unreachable(e: &sqlx::Error) -> bool {
+    use sqlx::Error as E;
+    match e {
+        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::WorkerCrashed => true,
+        E::Database(d) => {
+            matches!(d.code().as_deref(), Some("57P01" | "57P02" | "57P03"))
+                || d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| m.number() == 1053)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A database error with only an SQLSTATE.
+    #[derive(Debug)]
+    struct Coded(&'static str);
+
+    impl std::fmt::Display for Coded {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Coded {}
+
+    impl sqlx::error::DatabaseError for Coded {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    fn coded(code: &'static str) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(Coded(code)))
+    }
+
+    #[test]
+    fn only_an_absent_or_stopping_server_is_unreachable() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(unreachable(&sqlx::Error::Io(refused)));
+        for stopping in ["57P01", "57P02", "57P03"] {
+            assert!(unreachable(&coded(stopping)), "{stopping}");
+        }
+        // Too many connections (PostgreSQL, MySQL), a bad password: the server is there.
+        for answered in ["53300", "08004", "28P01", "28000"] {
+            assert!(!unreachable(&coded(answered)), "{answered}");
+        }
+        assert!(!unreachable(&sqlx::Error::Configuration("bad url".into())));
+    }
+
+    #[test]
+    fn stopping_and_lost_connections_are_unavailable_not_internal() {
+        for code in ["57P01", "57P02", "57P03", "08006", "08S01"] {
+            assert!(
+                matches!(StoreError::from(coded(code)), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            StoreError::from(coded("42P01")),
+            StoreError::Database(_)
+        ));
     }
 }

@@ -31,12 +31,29 @@ fn sqlx_is_data_exception(e: &sea_orm::sqlx::Error) -> bool {
         .is_some_and(|code| code.starts_with("22"))
 }
 
+/// The connection is gone or cannot be made: I/O, TLS or protocol failures, an exhausted or
+/// closed pool, and the server's own "connection exception" (SQLSTATE class 08) and "shutting
+/// down / starting up" answers (PostgreSQL 57P01–57P03, MariaDB's connection killed at
+/// shutdown): the database is not there for this request, which is a 503, never a 500.
 fn sqlx_is_unavailable(e: &sea_orm::sqlx::Error) -> bool {
     use sea_orm::sqlx::Error as E;
-    matches!(
-        e,
-        E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::WorkerCrashed | E::Protocol(_)
-    )
+    match e {
+        E::Io(_)
+        | E::Tls(_)
+        | E::PoolTimedOut
+        | E::PoolClosed
+        | E::WorkerCrashed
+        | E::Protocol(_) => true,
+        E::Database(d) => {
+            let code = d.code();
+            let code = code.as_deref().unwrap_or_default();
+            code.starts_with("08")
+                || matches!(code, "57P01" | "57P02" | "57P03")
+                || d.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>()
+                    .is_some_and(|m| matches!(m.number(), 1053 | 1927))
+        }
+        _ => false,
+    }
 }
 
 impl From<DbErr> for StoreError {

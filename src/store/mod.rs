@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod audit;
 pub mod backup;
 pub mod billing;
+pub mod circuit;
 pub mod db;
 pub mod entities;
 mod error;

@@ -12,6 +12,7 @@ mod docs_sync;
 mod emails;
 mod embedding;
 mod enumeration;
+mod faults;
 mod hardening;
 mod http;
 mod integrations;
