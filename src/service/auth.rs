@@ -274,37 +274,31 @@ impl Auth {
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal, ServiceError> {
         let claims = self.jwt().verify(access_token).ok_or_else(invalid_token)?;
         let now = store::now();
-        let cached = self
-            .principals()
+        let cache = self.principals();
+        // Taken before anything is read, so nothing read here is cached over a later eviction.
+        let epoch = cache.epoch();
+        let cached = cache
             .session(claims.sid)
-            .zip(self.principals().user(claims.sub))
+            .zip(cache.user(claims.sub))
             .filter(|(s, _)| s.user_id == claims.sub && s.expires_at > now);
-        if let Some((session, user)) = cached {
-            if now.signed_duration_since(session.last_used_at) > TOUCH_EVERY {
-                store::sessions::touch(&self.db, claims.sid, now).await?;
-                self.principals().touched(claims.sid, &session, now);
+        let (facts, user) = match cached {
+            Some((session, user)) => ((*session).clone(), (*user).clone()),
+            None => {
+                let (session, user) = self.live_session(&claims).await?;
+                let facts = SessionFacts {
+                    user_id: session.user_id,
+                    aal: session.aal,
+                    expires_at: session.expires_at,
+                    last_used_at: session.last_used_at,
+                };
+                cache.fill(epoch, claims.sid, facts.clone(), &user);
+                (facts, user)
             }
-            return Ok(Principal {
-                user_id: claims.sub,
-                session_id: claims.sid,
-                aal: claims.aal,
-                user: (*user).clone(),
-            });
-        }
-        let epoch = self.principals().epoch();
-        let (session, user) = self.live_session(&claims).await?;
-        let mut last_used_at = session.last_used_at;
-        if now.signed_duration_since(last_used_at) > TOUCH_EVERY {
-            store::sessions::touch(&self.db, session.id, now).await?;
-            last_used_at = now;
-        }
-        let facts = SessionFacts {
-            user_id: session.user_id,
-            aal: session.aal.clone(),
-            expires_at: session.expires_at,
-            last_used_at,
         };
-        self.principals().fill(epoch, session.id, facts, &user);
+        if now.signed_duration_since(facts.last_used_at) > TOUCH_EVERY {
+            store::sessions::touch(&self.db, claims.sid, now).await?;
+            cache.touched(epoch, claims.sid, &facts, now);
+        }
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,

@@ -132,15 +132,18 @@ impl Principals {
         }
     }
 
-    /// A session was touched: keep the cached `last_used_at` in step.
-    pub fn touched(&self, session_id: Uuid, facts: &SessionFacts, at: DateTime<Utc>) {
-        if let Some(inner) = self.live() {
-            let touched = SessionFacts {
-                last_used_at: at,
-                ..facts.clone()
-            };
-            inner.sessions.insert(session_id, Arc::new(touched));
+    /// A session was touched: keep the cached `last_used_at` in step, under the same rule as
+    /// [`fill`](Self::fill) (a session evicted since `epoch` is not put back).
+    pub fn touched(&self, epoch: Epoch, session_id: Uuid, facts: &SessionFacts, at: DateTime<Utc>) {
+        let Some(inner) = self.live() else { return };
+        if inner.epoch.load(Ordering::Acquire) != epoch {
+            return;
         }
+        let touched = SessionFacts {
+            last_used_at: at,
+            ..facts.clone()
+        };
+        inner.sessions.insert(session_id, Arc::new(touched));
     }
 
     /// Forget what `eviction` names here, then tell every other instance. Call after the change

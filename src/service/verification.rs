@@ -87,7 +87,7 @@ impl Verification {
     }
 
     /// Someone tried to register `email`, which has an account: tell its owner by mail (never
-    /// the client). Runs after the answer.
+    /// the client). The mail is only queued, so the answer does not wait for it.
     pub async fn tell_owner(&self, email: &Email, client: &ClientInfo) {
         let user = match store::users::find_by_email(&self.db, email.key()).await {
             Ok(Some(user)) if user.deleted_at.is_none() => user,
