@@ -46,6 +46,7 @@ use crate::service::mfa::Mfa;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
+use crate::service::web::Web;
 use crate::store::StoreError;
 
 /// Anything that can stop Gatehouse from starting or a command from finishing; one human line each.
@@ -80,6 +81,7 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    web: Web,
     integrations: Integrations,
     usage: Usage,
     billing: Billing,
@@ -139,6 +141,7 @@ impl Gatehouse {
             settings,
             principals.clone(),
         );
+        let web = Web::new(db.clone(), login.clone(), &material);
         let auth = Auth::new(
             db.clone(),
             hasher.clone(),
@@ -148,7 +151,8 @@ impl Gatehouse {
         );
         let integrations = Integrations::new(db.clone(), envelope.clone());
         let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
-        let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
+        let product = config.ui.product_name.clone();
+        let mfa = Mfa::new(db.clone(), login, hasher, envelope, product);
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -161,6 +165,7 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                web,
                 integrations,
                 usage,
                 billing,
@@ -204,6 +209,11 @@ impl Gatehouse {
 
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
+    }
+
+    /// The hosted pages' sessions, CSRF tokens and sign-in codes.
+    pub fn web(&self) -> &Web {
+        &self.inner.web
     }
 
     pub fn integrations(&self) -> &Integrations {

@@ -1,7 +1,7 @@
 //! One validated `Config` read from `.env` then the environment, so every later layer gets typed values and a bad variable fails at start with its name.
 //!
 //! Each section reads, checks and prints its own variables (`database`, `jwt`, `auth`, `password`, `rate_limit`,
-//! `mail`, `oauth`, `admin`); `server` reads the values that sit directly on `Config`; `vars` (reading) and
+//! `mail`, `oauth`, `admin`, `ui`); `server` reads the values that sit directly on `Config`; `vars` (reading) and
 //! `print` (`--print-config` lines) hold the shapes they share.
 
 mod admin;
@@ -15,6 +15,7 @@ mod password;
 mod print;
 mod rate_limit;
 mod server;
+mod ui;
 mod vars;
 
 #[cfg(test)]
@@ -40,6 +41,7 @@ pub use oauth::OAuthConfig;
 pub use password::PasswordConfig;
 pub use rate_limit::{RateLimitBackend, RateLimitConfig};
 pub use server::LogFormat;
+pub use ui::UiConfig;
 pub use vars::Vars;
 
 use print::Lines;
@@ -102,6 +104,7 @@ pub struct Config {
     pub encryption_read_keys: Vec<Secret>,
     pub oauth: OAuthConfig,
     pub admin: Option<BootstrapAdmin>,
+    pub ui: UiConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub request_timeout: Duration,
@@ -125,10 +128,12 @@ impl Config {
 
     /// Every section in turn (the order decides which of several bad variables is reported).
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let database = DatabaseConfig::from_vars(vars)?;
+        let bind = server::bind(vars)?;
+        let public_url = server::public_url(vars)?;
         Ok(Self {
-            database: DatabaseConfig::from_vars(vars)?,
-            bind: server::bind(vars)?,
-            public_url: server::public_url(vars)?,
+            database,
+            bind,
             jwt: JwtConfig::from_vars(vars)?,
             auth: AuthConfig::from_vars(vars)?,
             cache: CacheConfig::from_vars(vars)?,
@@ -141,6 +146,8 @@ impl Config {
             encryption_read_keys: server::encryption_read_keys(vars)?,
             oauth: OAuthConfig::from_vars(vars)?,
             admin: BootstrapAdmin::from_vars(vars)?,
+            ui: UiConfig::from_vars(vars, &public_url)?,
+            public_url,
             log_format: server::log_format(vars)?,
             log_filter: server::log_filter(vars)?,
             request_timeout: server::request_timeout(vars)?,
@@ -173,6 +180,7 @@ impl Config {
         out.secret("ENCRYPTION_READ_KEYS", self.encryption_read_keys.first());
         self.oauth.render(&mut out);
         BootstrapAdmin::render(self.admin.as_ref(), &mut out);
+        self.ui.render(&mut out);
         out.choice("LOG_FORMAT", server::LOG_FORMATS, self.log_format);
         out.value("RUST_LOG", &self.log_filter);
         out.finish()

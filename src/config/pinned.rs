@@ -90,6 +90,14 @@ const POSTGRES_EVERYTHING_VARS: &[(&str, &str)] = &[
     ("GITHUB_CLIENT_ID", "gh-id"),
     ("ADMIN_USERNAME", "root@example.com"),
     ("ADMIN_PASSWORD", "AdminPass!1"),
+    ("GATEHOUSE_UI", "off"),
+    ("UI_PRODUCT_NAME", "Example ID"),
+    ("UI_LOGO_URL", "https://cdn.example.com/logo.svg"),
+    ("UI_ACCENT_COLOR", "#0A7F3F"),
+    (
+        "UI_REDIRECT_ALLOWLIST",
+        "https://app.example.com, http://localhost:3000/",
+    ),
     ("LOG_FORMAT", "JSON"),
     ("RUST_LOG", "gatehouse=debug,tower_http=info"),
 ];
@@ -167,6 +175,11 @@ GITHUB_CLIENT_ID=(unset)
 GITHUB_CLIENT_SECRET=(unset)
 ADMIN_USERNAME=(unset)
 ADMIN_PASSWORD=(unset)
+GATEHOUSE_UI=on
+UI_PRODUCT_NAME=Gatehouse
+UI_LOGO_URL=(unset)
+UI_ACCENT_COLOR=#2557d6
+UI_REDIRECT_ALLOWLIST=http://127.0.0.1:8080
 LOG_FORMAT=pretty
 RUST_LOG=info
 "#;
@@ -219,6 +232,11 @@ GITHUB_CLIENT_ID=gh-id
 GITHUB_CLIENT_SECRET=(unset)
 ADMIN_USERNAME=root@example.com
 ADMIN_PASSWORD=********
+GATEHOUSE_UI=off
+UI_PRODUCT_NAME=Example ID
+UI_LOGO_URL=https://cdn.example.com/logo.svg
+UI_ACCENT_COLOR=#0a7f3f
+UI_REDIRECT_ALLOWLIST=https://app.example.com,http://localhost:3000
 LOG_FORMAT=json
 RUST_LOG=gatehouse=debug,tower_http=info
 "#;
@@ -371,6 +389,22 @@ fn error_messages() {
         (
             &[("GATEHOUSE_REQUEST_TIMEOUT", "0")],
             "configuration error: GATEHOUSE_REQUEST_TIMEOUT: 0 is out of range (1..=3600)",
+        ),
+        (
+            &[("UI_ACCENT_COLOR", "red")],
+            r#"configuration error: UI_ACCENT_COLOR: expected a colour as #rrggbb, got "red""#,
+        ),
+        (
+            &[("UI_LOGO_URL", "javascript:alert(1)")],
+            "configuration error: UI_LOGO_URL: must be an http or https URL",
+        ),
+        (
+            &[("UI_REDIRECT_ALLOWLIST", "https://app.example.com/callback")],
+            r#"configuration error: UI_REDIRECT_ALLOWLIST: "https://app.example.com/callback" is not an http(s) origin"#,
+        ),
+        (
+            &[("GATEHOUSE_UI", "maybe")],
+            r#"configuration error: GATEHOUSE_UI: expected true or false, got "maybe""#,
         ),
         (
             &[("JWT_SECRET", "short")],

@@ -101,6 +101,84 @@ impl DeviceKey {
     }
 }
 
+/// Keys of the hosted pages: the page-session cookie (an HMAC over a session's id under a key
+/// derived from its salt, so nothing of the cookie is stored and a revoked session's cookie is
+/// worthless) and CSRF tokens (an HMAC over what the browser's cookies hold).
+#[derive(Clone)]
+pub struct PageKey {
+    cookie: [u8; 32],
+    csrf: [u8; 32],
+}
+
+const PAGE_COOKIE_LEN: usize = 16 + 32;
+
+impl PageKey {
+    pub fn new(material: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse pages v1"), material);
+        let (mut cookie, mut csrf) = ([0u8; 32], [0u8; 32]);
+        hk.expand(b"page-session", &mut cookie)
+            .expect("32 bytes is a valid HKDF length");
+        hk.expand(b"page-csrf", &mut csrf)
+            .expect("32 bytes is a valid HKDF length");
+        Self { cookie, csrf }
+    }
+
+    fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
+        for part in parts {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The page-session cookie of `session`, whose salt is `salt`.
+    pub fn session_cookie(&self, salt: &str, session: Uuid) -> String {
+        let mut raw = session.as_bytes().to_vec();
+        raw.extend_from_slice(&Self::mac(
+            &self.cookie,
+            &[salt.as_bytes(), session.as_bytes()],
+        ));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
+    /// The session a cookie names, when it is one of ours by shape (not yet verified).
+    pub fn cookie_session(cookie: &str) -> Option<Uuid> {
+        if cookie.len() > 96 {
+            return None;
+        }
+        let raw = URL_SAFE_NO_PAD.decode(cookie.trim()).ok()?;
+        (raw.len() == PAGE_COOKIE_LEN)
+            .then(|| Uuid::from_slice(&raw[..16]).ok())
+            .flatten()
+    }
+
+    /// Whether `cookie` is the cookie of `session` under `salt`, in constant time.
+    pub fn verify_cookie(&self, salt: &str, session: Uuid, cookie: &str) -> bool {
+        let expected = self.session_cookie(salt, session);
+        expected.as_bytes().ct_eq(cookie.trim().as_bytes()).into()
+    }
+
+    /// The CSRF token of a browser holding the CSRF cookie `nonce` and the page-session
+    /// cookie `session` ("" when signed out): it changes when either does.
+    pub fn csrf_token(&self, nonce: &str, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Self::mac(
+            &self.csrf,
+            &[nonce.as_bytes(), session.as_bytes()],
+        ))
+    }
+
+    /// Whether `presented` is the CSRF token of (`nonce`, `session`), in constant time.
+    pub fn verify_csrf(&self, nonce: &str, session: &str, presented: &str) -> bool {
+        !nonce.is_empty()
+            && bool::from(
+                self.csrf_token(nonce, session)
+                    .as_bytes()
+                    .ct_eq(presented.as_bytes()),
+            )
+    }
+}
+
 /// A refresh token split into its parts (not yet verified).
 #[derive(Debug, Clone)]
 pub struct ParsedRefresh {
@@ -183,6 +261,31 @@ mod tests {
             None
         );
         assert_eq!(k.verify("", "ada@example.com"), None);
+    }
+
+    #[test]
+    fn page_cookies_and_csrf_tokens_bind_every_part() {
+        let k = PageKey::new(b"server secret of enough length........");
+        let sid = Uuid::now_v7();
+        let c = k.session_cookie("salt-a", sid);
+        assert_eq!(PageKey::cookie_session(&c), Some(sid));
+        assert!(k.verify_cookie("salt-a", sid, &c));
+        assert!(!k.verify_cookie("salt-b", sid, &c));
+        assert!(!k.verify_cookie("salt-a", Uuid::now_v7(), &c));
+        assert!(!PageKey::new(b"other").verify_cookie("salt-a", sid, &c));
+        assert_eq!(PageKey::cookie_session("!!"), None);
+        let t = k.csrf_token("nonce", "");
+        assert!(k.verify_csrf("nonce", "", &t));
+        assert!(
+            !k.verify_csrf("nonce", &c, &t),
+            "signing in changes the token"
+        );
+        assert!(!k.verify_csrf("other", "", &t));
+        assert!(
+            !k.verify_csrf("", "", &k.csrf_token("", "")),
+            "no cookie, no token"
+        );
+        assert!(!k.verify_csrf("nonce", "", ""));
     }
 
     #[test]

@@ -441,6 +441,37 @@ async fn confirm_reset(
 }
 
 #[derive(Deserialize, ToSchema)]
+pub struct CodeRequest {
+    /// The `code` a hosted sign-in (`/login?redirect_to=`) appended to the app's address.
+    code: String,
+}
+
+/// Exchange the one-time code of a hosted sign-in for a token pair (a new session of the user,
+/// at the level of the sign-in's own session). The code works once, for one minute.
+#[utoipa::path(post, path = "/auth/code/exchange", tag = "auth", request_body = CodeRequest, responses(
+    (status = 200, body = TokenPair),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_code: unknown, expired or already used, or its sign-in session has ended", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 429, description = "rate_limited: the IP's exchange budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
+    (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
+))]
+async fn exchange_code(
+    State(gh): State<Gatehouse>,
+    Client(client): Client,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<axum::Json<TokenPair>, ServiceError> {
+    gh.limiter()
+        .per_ip("code_exchange", client.ip)
+        .await
+        .into_result()?;
+    Ok(axum::Json(
+        gh.web().exchange_code(&req.code, &client).await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
 pub struct IntrospectRequest {
     /// An access token, a refresh token or a `gh_` service API key.
     token: String,
@@ -485,4 +516,5 @@ pub fn routes() -> OpenApiRouter<Gatehouse> {
         .routes(routes!(resend_verification))
         .routes(routes!(request_reset))
         .routes(routes!(confirm_reset))
+        .routes(routes!(exchange_code))
 }

@@ -246,17 +246,20 @@ impl<S: Send + Sync> FromRequestParts<S> for DeviceCookie {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == DEVICE_COOKIE)
-            .map(|(_, value)| value.trim().to_string());
-        Ok(DeviceCookie(token))
+        Ok(DeviceCookie(cookie(&parts.headers, DEVICE_COOKIE)))
     }
+}
+
+/// The value of the first cookie called `name` the request sends, if any.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim().to_string())
 }
 
 /// Where the request came from.

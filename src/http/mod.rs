@@ -8,6 +8,7 @@ pub mod integrations;
 pub mod json;
 pub mod mfa;
 pub mod ops;
+pub(crate) mod pages;
 pub mod problem;
 pub mod users;
 
@@ -198,6 +199,7 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
     });
     let router = Router::new()
         .merge(ops)
+        .merge(pages::routes(&gh))
         .nest("/api/v1", api)
         .route_layer(axum::middleware::from_fn(crate::telemetry::track))
         .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })

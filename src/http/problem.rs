@@ -182,7 +182,12 @@ pub async fn problem_for_bare_errors(res: Response) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with(PROBLEM_JSON));
+        .is_some_and(|ct| {
+            ct.starts_with("application/json")
+                || ct.starts_with(PROBLEM_JSON)
+                // The hosted pages' own error pages.
+                || ct.starts_with("text/html")
+        });
     if is_json {
         return res;
     }

@@ -22,6 +22,7 @@ pub mod usage;
 pub mod users;
 pub mod verification;
 pub mod views;
+pub mod web;
 
 pub use error::{FieldError, ServiceError};
 pub use paging::Paging;

@@ -1,4 +1,4 @@
-//! Queries on single-use secrets (email verification, password reset, MFA login): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
+//! Queries on single-use secrets (email verification, password reset, MFA login, sign-in codes): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -19,6 +19,8 @@ pub enum Purpose {
     PasswordReset,
     /// The `mfa_token` between a right password and the second factor.
     MfaLogin,
+    /// The code a hosted sign-in hands an app (`/login?redirect_to=`), exchanged for tokens.
+    SignInCode,
 }
 
 impl Purpose {
@@ -27,6 +29,7 @@ impl Purpose {
             Purpose::VerifyEmail => "verify_email",
             Purpose::PasswordReset => "password_reset",
             Purpose::MfaLogin => "mfa_login",
+            Purpose::SignInCode => "sign_in_code",
         }
     }
 }

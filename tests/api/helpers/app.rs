@@ -143,7 +143,29 @@ impl TestApp {
         app
     }
 
+    /// A server whose `GATEHOUSE_PUBLIC_URL` is its own address, so the links in its mail lead
+    /// back to it (the hosted pages' flows follow them in a browser).
+    pub async fn start_public(url: &str, dir: &Path, extra_env: &[(&str, &str)]) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let mut env = vec![("GATEHOUSE_PUBLIC_URL", base.as_str())];
+        env.extend_from_slice(extra_env);
+        let client = reqwest::Client::builder().user_agent(USER_AGENT);
+        Self::serve_on(listener, url, dir, &env, client.build().unwrap()).await
+    }
+
     async fn start_with(
+        url: &str,
+        dir: &Path,
+        extra_env: &[(&str, &str)],
+        client: reqwest::Client,
+    ) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve_on(listener, url, dir, extra_env, client).await
+    }
+
+    async fn serve_on(
+        listener: TcpListener,
         url: &str,
         dir: &Path,
         extra_env: &[(&str, &str)],
@@ -169,7 +191,6 @@ impl TestApp {
         let config = Config::from_vars(&Vars::from_pairs(pairs)).expect("config");
         let gh = Gatehouse::connect(config).await.expect("connect");
         gh.migrate().await.expect("migrate");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = gh.clone();

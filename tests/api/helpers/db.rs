@@ -327,6 +327,11 @@ impl TestDb {
         TestApp::start(&self.url, self.dir.path(), extra_env).await
     }
 
+    /// An in-process server whose public URL is its own address (see [`TestApp::start_public`]).
+    pub async fn public_app(&self, extra_env: &[(&str, &str)]) -> TestApp {
+        TestApp::start_public(&self.url, self.dir.path(), extra_env).await
+    }
+
     /// An in-process server a test can wait out with [`TestApp::settle`].
     pub async fn settling_app(&self, extra_env: &[(&str, &str)]) -> TestApp {
         TestApp::start_settling(&self.url, self.dir.path(), extra_env).await

@@ -1,6 +1,7 @@
-//! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a cuttable TCP proxy, races, mail, and `per_backend!`.
+//! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a real browser over WebDriver, a cuttable TCP proxy, races, mail, and `per_backend!`.
 
 mod app;
+mod browser;
 mod cli;
 mod db;
 mod mail;
@@ -10,12 +11,13 @@ mod settle;
 mod totp;
 
 pub use app::{PASSWORD, Pair, ROOT, Reply, TestApp, USER_AGENT, WRONG_PASSWORD, claims};
+pub use browser::Browser;
 pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
 pub use db::{Backend, JWT_SECRET, TestDb};
 pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
 pub use proxy::Proxy;
 pub use race::{count, distinct, race_on, race_replies, race_with};
-pub use totp::{base32_decode, code_at, step_now, wrong_code};
+pub use totp::{MASTER_KEY, base32_decode, code_at, step_now, wrong_code};
 
 /// Generate one test per backend (`sqlite::name`, `postgres::name`, `mysql::name`) from
 /// `async fn name(db: TestDb)` in the module that invokes it. A backend that

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use super::{Pair, Reply, TestApp, TestDb};
 
 /// A master key for `ENCRYPTION_MASTER_KEY` (32 bytes, base64), which MFA needs.
-const MASTER_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+pub const MASTER_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
 pub fn base32_decode(s: &str) -> Vec<u8> {
     let mut bits = 0u64;
