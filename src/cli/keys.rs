@@ -116,7 +116,7 @@ pub(super) fn rotate_jwt(
         println!("{var}={value}");
     }
     eprintln!(
-        "set these on every instance and restart; drop the previous keys after JWT_REFRESH_TOKEN_EXPIRES ({} s) so nobody is signed out (docs/operations.md, Rotating keys)",
+        "set these and restart (several instances: docs/operations.md, Rotating keys); keep the previous keys for JWT_REFRESH_TOKEN_EXPIRES ({} s) so nobody is signed out",
         config.jwt.refresh_token_ttl.as_secs()
     );
     Ok(())
