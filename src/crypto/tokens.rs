@@ -13,22 +13,39 @@ type HmacSha256 = Hmac<Sha256>;
 
 const REFRESH_LEN: usize = 16 + 8 + 32;
 
-/// The server-wide secret refresh-token keys are derived from.
+/// The server-wide secrets refresh-token keys are derived from: the first mints, every one
+/// verifies (the previous signing keys during a rotation, so no session is cut off by it).
 #[derive(Clone)]
-pub struct RefreshSecret(Vec<u8>);
+pub struct RefreshSecret(Vec<[u8; 32]>);
+
+/// One 32-byte key per piece of material, each derived under `salt` and `info`.
+fn derive_all(materials: &[&[u8]], salt: &[u8], info: &[u8]) -> Vec<[u8; 32]> {
+    assert!(!materials.is_empty(), "at least one key");
+    materials
+        .iter()
+        .map(|material| {
+            let hk = Hkdf::<Sha256>::new(Some(salt), material);
+            let mut out = [0u8; 32];
+            hk.expand(info, &mut out)
+                .expect("32 bytes is a valid HKDF length");
+            out
+        })
+        .collect()
+}
 
 impl RefreshSecret {
-    pub fn new(material: &[u8]) -> Self {
+    /// Keys from `materials`, the one that mints first.
+    pub fn new(materials: &[&[u8]]) -> Self {
         // Domain-separate from the JWT use of the same material.
-        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse refresh v1"), material);
-        let mut out = vec![0u8; 32];
-        hk.expand(b"refresh-master", &mut out)
-            .expect("32 bytes is a valid HKDF length");
-        Self(out)
+        Self(derive_all(
+            materials,
+            b"gatehouse refresh v1",
+            b"refresh-master",
+        ))
     }
 
-    fn mac(&self, salt: &str, session: Uuid, generation: u64) -> [u8; 32] {
-        let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), &self.0);
+    fn mac(master: &[u8; 32], salt: &str, session: Uuid, generation: u64) -> [u8; 32] {
+        let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), master);
         let mut key = [0u8; 32];
         hk.expand(b"session-key", &mut key)
             .expect("32 bytes is a valid HKDF length");
@@ -38,40 +55,44 @@ impl RefreshSecret {
         mac.finalize().into_bytes().into()
     }
 
-    /// The refresh token of `session` at `generation`.
+    /// The refresh token of `session` at `generation`, under the minting key.
     pub fn token(&self, salt: &str, session: Uuid, generation: u64) -> String {
         let mut raw = Vec::with_capacity(REFRESH_LEN);
         raw.extend_from_slice(session.as_bytes());
         raw.extend_from_slice(&generation.to_be_bytes());
-        raw.extend_from_slice(&self.mac(salt, session, generation));
+        raw.extend_from_slice(&Self::mac(&self.0[0], salt, session, generation));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Whether `mac` is the right one for (session, generation) under `salt`, in constant time.
+    /// Whether `mac` is the right one for (session, generation) under `salt` and any key, in
+    /// constant time per key.
     pub fn verify(&self, salt: &str, presented: &ParsedRefresh) -> bool {
-        let expected = self.mac(salt, presented.session, presented.generation);
-        expected.ct_eq(&presented.mac).into()
+        self.0.iter().any(|master| {
+            let expected = Self::mac(master, salt, presented.session, presented.generation);
+            expected.ct_eq(&presented.mac).into()
+        })
     }
 }
 
 /// Signs device tokens: proof that a client signed in to an account before (OWASP "device
 /// cookies"), so it keeps a budget of its own while the account is locked for everyone else.
 #[derive(Clone)]
-pub struct DeviceKey([u8; 32]);
+pub struct DeviceKey(Vec<[u8; 32]>);
 
 const DEVICE_ID_LEN: usize = 16;
 
 impl DeviceKey {
-    pub fn new(material: &[u8]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse device v1"), material);
-        let mut out = [0u8; 32];
-        hk.expand(b"device-master", &mut out)
-            .expect("32 bytes is a valid HKDF length");
-        Self(out)
+    /// Keys from `materials`, the one that issues first; every one verifies.
+    pub fn new(materials: &[&[u8]]) -> Self {
+        Self(derive_all(
+            materials,
+            b"gatehouse device v1",
+            b"device-master",
+        ))
     }
 
-    fn mac(&self, id: &[u8], account: &str) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key length");
+    fn mac(key: &[u8; 32], id: &[u8], account: &str) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
         mac.update(id);
         mac.update(account.as_bytes());
         mac.finalize().into_bytes().into()
@@ -82,7 +103,7 @@ impl DeviceKey {
         let mut id = [0u8; DEVICE_ID_LEN];
         rand::rng().fill_bytes(&mut id);
         let mut raw = id.to_vec();
-        raw.extend_from_slice(&self.mac(&id, account));
+        raw.extend_from_slice(&Self::mac(&self.0[0], &id, account));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -96,7 +117,10 @@ impl DeviceKey {
             return None;
         }
         let (id, mac) = raw.split_at(DEVICE_ID_LEN);
-        let ok: bool = self.mac(id, account).ct_eq(mac).into();
+        let ok = self
+            .0
+            .iter()
+            .any(|key| bool::from(Self::mac(key, id, account).ct_eq(mac)));
         ok.then(|| hex::encode(id))
     }
 }
@@ -106,24 +130,23 @@ impl DeviceKey {
 /// worthless) and CSRF tokens (an HMAC over what the browser's cookies hold).
 #[derive(Clone)]
 pub struct PageKey {
-    cookie: [u8; 32],
-    csrf: [u8; 32],
+    cookie: Vec<[u8; 32]>,
+    csrf: Vec<[u8; 32]>,
 }
 
 const PAGE_COOKIE_LEN: usize = 16 + 32;
 
 impl PageKey {
-    pub fn new(material: &[u8]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse pages v1"), material);
-        let (mut cookie, mut csrf) = ([0u8; 32], [0u8; 32]);
-        hk.expand(b"page-session", &mut cookie)
-            .expect("32 bytes is a valid HKDF length");
-        hk.expand(b"page-csrf", &mut csrf)
-            .expect("32 bytes is a valid HKDF length");
-        Self { cookie, csrf }
+    /// Keys from `materials`, the one that mints first; every one verifies (a signing-key
+    /// rotation signs nobody out of the pages).
+    pub fn new(materials: &[&[u8]]) -> Self {
+        Self {
+            cookie: derive_all(materials, b"gatehouse pages v1", b"page-session"),
+            csrf: derive_all(materials, b"gatehouse pages v1", b"page-csrf"),
+        }
     }
 
-    fn mac(key: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+    fn mac(key: &[u8; 32], parts: &[&[u8]]) -> [u8; 32] {
         let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -132,14 +155,15 @@ impl PageKey {
         mac.finalize().into_bytes().into()
     }
 
+    fn cookie_under(key: &[u8; 32], salt: &str, session: Uuid) -> String {
+        let mut raw = session.as_bytes().to_vec();
+        raw.extend_from_slice(&Self::mac(key, &[salt.as_bytes(), session.as_bytes()]));
+        URL_SAFE_NO_PAD.encode(raw)
+    }
+
     /// The page-session cookie of `session`, whose salt is `salt`.
     pub fn session_cookie(&self, salt: &str, session: Uuid) -> String {
-        let mut raw = session.as_bytes().to_vec();
-        raw.extend_from_slice(&Self::mac(
-            &self.cookie,
-            &[salt.as_bytes(), session.as_bytes()],
-        ));
-        URL_SAFE_NO_PAD.encode(raw)
+        Self::cookie_under(&self.cookie[0], salt, session)
     }
 
     /// The session a cookie names, when it is one of ours by shape (not yet verified).
@@ -153,29 +177,35 @@ impl PageKey {
             .flatten()
     }
 
-    /// Whether `cookie` is the cookie of `session` under `salt`, in constant time.
+    /// Whether `cookie` is the cookie of `session` under `salt` and any key, in constant time
+    /// per key.
     pub fn verify_cookie(&self, salt: &str, session: Uuid, cookie: &str) -> bool {
-        let expected = self.session_cookie(salt, session);
-        expected.as_bytes().ct_eq(cookie.trim().as_bytes()).into()
+        self.cookie.iter().any(|key| {
+            let expected = Self::cookie_under(key, salt, session);
+            expected.as_bytes().ct_eq(cookie.trim().as_bytes()).into()
+        })
+    }
+
+    fn csrf_under(key: &[u8; 32], nonce: &str, session: &str) -> String {
+        URL_SAFE_NO_PAD.encode(Self::mac(key, &[nonce.as_bytes(), session.as_bytes()]))
     }
 
     /// The CSRF token of a browser holding the CSRF cookie `nonce` and the page-session
     /// cookie `session` ("" when signed out): it changes when either does.
     pub fn csrf_token(&self, nonce: &str, session: &str) -> String {
-        URL_SAFE_NO_PAD.encode(Self::mac(
-            &self.csrf,
-            &[nonce.as_bytes(), session.as_bytes()],
-        ))
+        Self::csrf_under(&self.csrf[0], nonce, session)
     }
 
-    /// Whether `presented` is the CSRF token of (`nonce`, `session`), in constant time.
+    /// Whether `presented` is the CSRF token of (`nonce`, `session`) under any key, in
+    /// constant time per key.
     pub fn verify_csrf(&self, nonce: &str, session: &str, presented: &str) -> bool {
         !nonce.is_empty()
-            && bool::from(
-                self.csrf_token(nonce, session)
+            && self.csrf.iter().any(|key| {
+                Self::csrf_under(key, nonce, session)
                     .as_bytes()
-                    .ct_eq(presented.as_bytes()),
-            )
+                    .ct_eq(presented.as_bytes())
+                    .into()
+            })
     }
 }
 
@@ -224,7 +254,7 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_bind_every_part() {
-        let s = RefreshSecret::new(b"server secret of enough length........");
+        let s = RefreshSecret::new(&[b"server secret of enough length........"]);
         let sid = Uuid::now_v7();
         let t = s.token("salt-a", sid, 7);
         let p = parse_refresh(&t).unwrap();
@@ -232,7 +262,7 @@ mod tests {
         assert!(s.verify("salt-a", &p));
         // Another salt, another secret, another generation: refused.
         assert!(!s.verify("salt-b", &p));
-        assert!(!RefreshSecret::new(b"other").verify("salt-a", &p));
+        assert!(!RefreshSecret::new(&[b"other"]).verify("salt-a", &p));
         let mut forged = p.clone();
         forged.generation = 8;
         assert!(!s.verify("salt-a", &forged));
@@ -243,7 +273,7 @@ mod tests {
 
     #[test]
     fn device_tokens_are_bound_to_their_account_and_key() {
-        let k = DeviceKey::new(b"server secret of enough length........");
+        let k = DeviceKey::new(&[b"server secret of enough length........"]);
         let t = k.issue("ada@example.com");
         let id = k.verify(&t, "ada@example.com").unwrap();
         assert_eq!(id.len(), 32);
@@ -253,7 +283,10 @@ mod tests {
             "each sign-in gets its own device"
         );
         assert_eq!(k.verify(&t, "eve@example.com"), None);
-        assert_eq!(DeviceKey::new(b"other").verify(&t, "ada@example.com"), None);
+        assert_eq!(
+            DeviceKey::new(&[b"other"]).verify(&t, "ada@example.com"),
+            None
+        );
         let mut forged = t.clone().into_bytes();
         forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
         assert_eq!(
@@ -265,14 +298,23 @@ mod tests {
 
     #[test]
     fn page_cookies_and_csrf_tokens_bind_every_part() {
-        let k = PageKey::new(b"server secret of enough length........");
+        let k = PageKey::new(&[b"server secret of enough length........"]);
         let sid = Uuid::now_v7();
         let c = k.session_cookie("salt-a", sid);
         assert_eq!(PageKey::cookie_session(&c), Some(sid));
         assert!(k.verify_cookie("salt-a", sid, &c));
         assert!(!k.verify_cookie("salt-b", sid, &c));
         assert!(!k.verify_cookie("salt-a", Uuid::now_v7(), &c));
-        assert!(!PageKey::new(b"other").verify_cookie("salt-a", sid, &c));
+        assert!(!PageKey::new(&[b"other"]).verify_cookie("salt-a", sid, &c));
+        // After a signing-key rotation, the previous key's cookies and tokens still verify.
+        let rotated = PageKey::new(&[b"next key", b"server secret of enough length........"]);
+        assert!(rotated.verify_cookie("salt-a", sid, &c));
+        assert!(rotated.verify_csrf("nonce", "", &k.csrf_token("nonce", "")));
+        assert_ne!(
+            rotated.session_cookie("salt-a", sid),
+            c,
+            "minted under the new key"
+        );
         assert_eq!(PageKey::cookie_session("!!"), None);
         let t = k.csrf_token("nonce", "");
         assert!(k.verify_csrf("nonce", "", &t));
@@ -286,6 +328,31 @@ mod tests {
             "no cookie, no token"
         );
         assert!(!k.verify_csrf("nonce", "", ""));
+    }
+
+    #[test]
+    fn tokens_minted_under_a_previous_key_verify_while_it_is_kept() {
+        let (old, new): (&[u8], &[u8]) = (b"old key material", b"new key material");
+        let sid = Uuid::now_v7();
+        let before = RefreshSecret::new(&[old]);
+        let p = parse_refresh(&before.token("salt", sid, 3)).unwrap();
+        let rotated = RefreshSecret::new(&[new, old]);
+        assert!(rotated.verify("salt", &p));
+        // The successor is minted under the new key, and verifies without the old one.
+        let next = parse_refresh(&rotated.token("salt", sid, 4)).unwrap();
+        assert!(RefreshSecret::new(&[new]).verify("salt", &next));
+        assert!(!RefreshSecret::new(&[new]).verify("salt", &p));
+
+        let device = DeviceKey::new(&[old]).issue("ada@example.com");
+        assert!(
+            DeviceKey::new(&[new, old])
+                .verify(&device, "ada@example.com")
+                .is_some()
+        );
+        assert_eq!(
+            DeviceKey::new(&[new]).verify(&device, "ada@example.com"),
+            None
+        );
     }
 
     #[test]

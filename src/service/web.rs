@@ -37,11 +37,12 @@ pub struct Web {
 }
 
 impl Web {
-    pub fn new(db: DatabaseConnection, login: Login, key_material: &[u8]) -> Self {
+    /// Keys from the signing key's `materials` (the current one first, then previous ones).
+    pub fn new(db: DatabaseConnection, login: Login, materials: &[&[u8]]) -> Self {
         Self {
             db,
             login,
-            key: PageKey::new(key_material),
+            key: PageKey::new(materials),
         }
     }
 
