@@ -128,7 +128,7 @@ impl SecurityHeaders {
 #[derive(Debug)]
 pub(crate) enum PageError {
     Message { status: StatusCode, message: String },
-    Answer(Response),
+    Answer(Box<Response>),
 }
 
 impl PageError {
@@ -153,7 +153,7 @@ impl PageError {
 
 impl From<Response> for PageError {
     fn from(res: Response) -> Self {
-        Self::Answer(res)
+        Self::Answer(Box::new(res))
     }
 }
 
@@ -197,7 +197,7 @@ impl IntoResponse for PageError {
                 res.extensions_mut().insert(Failure(message));
                 res
             }
-            Self::Answer(res) => res,
+            Self::Answer(res) => *res,
         }
     }
 }
@@ -381,7 +381,7 @@ impl Page {
                     set_cookie(&self.gh, SESSION_COOKIE, None, 0),
                 );
             }
-            PageError::Answer(res)
+            PageError::Answer(Box::new(res))
         })
     }
 
