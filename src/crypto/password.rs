@@ -141,7 +141,8 @@ impl PasswordHasher {
             .await?
     }
 
-    /// Check `password` against a stored hash (argon2id PHC or imported bcrypt). With no stored
+    /// Check `password` against a stored hash (argon2id PHC, or an imported bcrypt, PBKDF2 or
+    /// scrypt hash: see `hash_formats`). With no stored
     /// hash (unknown account) a dummy hash is verified instead, so both cost the same.
     pub async fn verify(
         &self,
@@ -162,11 +163,7 @@ impl PasswordHasher {
                     needs_rehash: false,
                 };
             };
-            if ["$2a$", "$2b$", "$2y$"]
-                .iter()
-                .any(|p| stored.starts_with(p))
-            {
-                let ok = bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false);
+            if let Some(ok) = super::hash_formats::verify_imported(&password, &stored) {
                 return Verification {
                     ok,
                     needs_rehash: ok,
@@ -200,7 +197,7 @@ impl PasswordHasher {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
     pub ok: bool,
-    /// The hash is bcrypt or has other argon2 parameters: store a fresh one.
+    /// The hash is an imported format or has other argon2 parameters: store a fresh one.
     pub needs_rehash: bool,
 }
 
@@ -294,6 +291,31 @@ mod tests {
                 needs_rehash: true
             }
         );
+    }
+
+    #[tokio::test]
+    async fn imported_pbkdf2_and_scrypt_hashes_verify_and_ask_for_a_rehash() {
+        let h = PasswordHasher::new(&cheap(2, 4)).unwrap();
+        // Werkzeug's and Django's layouts (vectors from Python's hashlib; more in hash_formats).
+        for stored in [
+            "pbkdf2:sha256:1000$Xq3vR8tLm2Pz9KfW$f69118d774ac2d78d56a7894262d313fa8e8619faa7aa82b48406d6c6140ceaf",
+            "pbkdf2_sha256$1000$dJ4kQm8RtVz2wXa7bNc5Ye$sascOXKs4PDdNjH0Wf5i45DioUzq/oHVkCJHuQy1SUM=",
+        ] {
+            let v = h
+                .verify("Old-Pass1!".into(), Some(stored.into()))
+                .await
+                .unwrap();
+            assert_eq!(
+                v,
+                Verification {
+                    ok: true,
+                    needs_rehash: true
+                },
+                "{stored}"
+            );
+            let v = h.verify("wrong".into(), Some(stored.into())).await.unwrap();
+            assert!(!v.ok && !v.needs_rehash);
+        }
     }
 
     #[tokio::test]
