@@ -124,7 +124,7 @@ async fn logs_in(s: &TestApp, db: &TestDb, email: &str, password: &str) -> Vec<S
     assert_eq!(me.status, 200, "{}", me.body);
     let hash = db.user(&email.to_lowercase()).await.password_hash.unwrap();
     assert!(hash.starts_with("$argon2id$"), "{email}: {hash}");
-    serde_json::from_value(me.body["roles"].clone()).unwrap()
+    serde_json::from_value(me.body["user"]["roles"].clone()).unwrap()
 }
 
 async fn flask_sqlalchemy_database_moves_in(db: TestDb) {
@@ -225,7 +225,7 @@ async fn flask_sqlalchemy_database_moves_in(db: TestDb) {
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let me = s.me(&res.pair().access).await;
-    assert_eq!(me.body["roles"], json!(["moderator"]));
+    assert_eq!(me.body["user"]["roles"], json!(["moderator"]));
     assert!(
         db.user("bob@example.com")
             .await
@@ -405,7 +405,7 @@ async fn refused_records_are_reported_by_line(db: TestDb) {
         (3, "password_hash: an unknown password hash format"),
         (4, "email: the same address as line 1"),
         (5, "unknown role \"wizard\""),
-        (6, "ENCRYPTION_MASTER_KEY"),
+        (6, "totp_secret: ENCRYPTION_MASTER_KEY is not set"),
         (7, "created_at:"),
         (8, "not JSON"),
     ]
