@@ -2,18 +2,18 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, TransactionTrait};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::error::ServiceError;
+use super::views::UserView;
 use crate::crypto::envelope::Envelope;
 use crate::crypto::hash_formats;
 use crate::domain::import::{Candidate, ImportMap, candidate};
 use crate::domain::import_files::{Format, records};
 use crate::store::audit::AuditEntry;
-use crate::store::users::ImportedUser;
+use crate::store::entities::users as user_rows;
 use crate::store::{self, StoreError};
 
 /// How an import runs.
@@ -49,20 +49,12 @@ pub struct ImportReport {
     pub notes: Vec<LineNote>,
 }
 
-/// One account as `users export` writes it: no TOTP secret, recovery code or token ever;
-/// the password hash only when asked for.
+/// One account as `users export` writes it: the API's user shape (no TOTP secret, recovery
+/// code or token ever), and the password hash only when asked for.
 #[derive(Debug, Clone, Serialize)]
 pub struct ExportedUser {
-    pub id: Uuid,
-    pub email: String,
-    pub name: Option<String>,
-    pub roles: Vec<String>,
-    pub active: bool,
-    pub email_verified: bool,
-    pub created_at: DateTime<Utc>,
-    pub last_login_at: Option<DateTime<Utc>>,
-    pub metadata: serde_json::Value,
-    pub mfa_enabled: bool,
+    #[serde(flatten)]
+    pub user: UserView,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub password_hash: Option<String>,
 }
@@ -127,7 +119,7 @@ impl Transfer {
                 })
             }));
             if !options.dry_run && !fresh.is_empty() {
-                let accounts: Vec<ImportedUser> =
+                let accounts: Vec<(user_rows::Model, Vec<String>)> =
                     fresh.iter().map(|(_, c)| self.account(c)).collect();
                 self.write(&accounts).await?;
             }
@@ -160,32 +152,45 @@ impl Transfer {
         Ok(c)
     }
 
-    fn account(&self, c: &Candidate) -> ImportedUser {
+    /// The account a checked record makes, and its role names.
+    fn account(&self, c: &Candidate) -> (user_rows::Model, Vec<String>) {
         let id = Uuid::now_v7();
+        let now = store::now();
         let mfa_secret = match (&c.totp_secret, &self.envelope) {
             (Some(secret), Some(envelope)) => {
                 Some(envelope.seal(secret, &super::mfa::sealed_for(id)))
             }
             _ => None,
         };
-        ImportedUser {
+        let user = user_rows::Model {
             id,
             email: c.email.as_str().to_string(),
             email_lower: c.email.key().to_string(),
             password_hash: c.password_hash.clone(),
             name: c.name.clone(),
             active: c.active,
+            deleted_at: None,
             email_verified: c.email_verified,
-            created_at: c.created_at.unwrap_or_else(store::now),
+            email_verified_at: c.email_verified.then_some(now),
+            failed_logins: 0,
+            locked_until: None,
             last_login_at: c.last_login_at,
-            metadata: c.metadata.clone(),
+            mfa_enabled: mfa_secret.is_some(),
             mfa_secret,
-            roles: c.roles.iter().map(|r| r.name().to_string()).collect(),
-        }
+            mfa_pending_secret: None,
+            mfa_last_step: None,
+            metadata: c.metadata.clone(),
+            created_at: c.created_at.unwrap_or(now),
+            updated_at: now,
+        };
+        (user, c.roles.iter().map(|r| r.name().to_string()).collect())
     }
 
     /// One batch in one transaction, with its audit row.
-    async fn write(&self, accounts: &[ImportedUser]) -> Result<(), ServiceError> {
+    async fn write(
+        &self,
+        accounts: &[(user_rows::Model, Vec<String>)],
+    ) -> Result<(), ServiceError> {
         let txn = self.db.begin().await.map_err(StoreError::from)?;
         match store::users::insert_imported(&txn, accounts).await {
             Ok(()) => {}
@@ -224,22 +229,9 @@ impl Transfer {
             .flatten();
         let users = rows
             .into_iter()
-            .map(|(u, mut roles)| {
-                super::views::sort_roles(&mut roles);
-                (u, roles)
-            })
-            .map(|(u, roles)| ExportedUser {
-                id: u.id,
-                email: u.email,
-                name: u.name,
-                roles,
-                active: u.active,
-                email_verified: u.email_verified,
-                created_at: u.created_at,
-                last_login_at: u.last_login_at,
-                metadata: u.metadata,
-                mfa_enabled: u.mfa_enabled,
-                password_hash: u.password_hash.filter(|_| with_hashes),
+            .map(|(mut u, roles)| ExportedUser {
+                password_hash: u.password_hash.take().filter(|_| with_hashes),
+                user: UserView::new(u, roles),
             })
             .collect();
         Ok((users, next))

@@ -533,33 +533,15 @@ pub async fn accept_totp_step<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
-/// An account brought over from another system, written as it was there (hash, times, flags).
-#[derive(Debug, Clone)]
-pub struct ImportedUser {
-    pub id: Uuid,
-    pub email: String,
-    pub email_lower: String,
-    pub password_hash: Option<String>,
-    pub name: Option<String>,
-    pub active: bool,
-    pub email_verified: bool,
-    pub created_at: DateTime<Utc>,
-    pub last_login_at: Option<DateTime<Utc>>,
-    pub metadata: serde_json::Value,
-    /// The sealed TOTP secret; TOTP is on when present.
-    pub mfa_secret: Option<String>,
-    pub roles: Vec<String>,
-}
-
 /// Rows per `INSERT` of an import (19 parameters each: far inside every backend's limit).
 const IMPORT_ROWS_PER_STATEMENT: usize = 500;
 
-/// Insert imported accounts and their role grants in multi-row statements (run it inside a
-/// transaction, so each account is in with its roles and TOTP secret, or not at all). A taken
-/// email is `StoreError::Conflict`.
+/// Insert accounts brought over from another system, each with its role names, in multi-row
+/// statements, every column as given (run it inside a transaction, so each account is in with
+/// its roles and TOTP secret, or not at all). A taken email is `StoreError::Conflict`.
 pub async fn insert_imported<C: ConnectionTrait>(
     db: &C,
-    accounts: &[ImportedUser],
+    accounts: &[(users::Model, Vec<String>)],
 ) -> Result<(), StoreError> {
     use super::instant;
     use sea_orm::sea_query::Query;
@@ -581,17 +563,21 @@ pub async fn insert_imported<C: ConnectionTrait>(
             users::Column::PasswordHash,
             users::Column::Name,
             users::Column::Active,
+            users::Column::DeletedAt,
             users::Column::EmailVerified,
             users::Column::EmailVerifiedAt,
             users::Column::FailedLogins,
+            users::Column::LockedUntil,
             users::Column::LastLoginAt,
             users::Column::MfaEnabled,
             users::Column::MfaSecret,
+            users::Column::MfaPendingSecret,
+            users::Column::MfaLastStep,
             users::Column::Metadata,
             users::Column::CreatedAt,
             users::Column::UpdatedAt,
         ]);
-        for u in chunk {
+        for (u, _) in chunk {
             insert.values_panic([
                 u.id.into(),
                 u.email.clone().into(),
@@ -599,22 +585,26 @@ pub async fn insert_imported<C: ConnectionTrait>(
                 u.password_hash.clone().into(),
                 u.name.clone().into(),
                 u.active.into(),
+                maybe_instant(u.deleted_at).into(),
                 u.email_verified.into(),
-                maybe_instant(u.email_verified.then_some(now)).into(),
-                0i32.into(),
+                maybe_instant(u.email_verified_at).into(),
+                u.failed_logins.into(),
+                maybe_instant(u.locked_until).into(),
                 maybe_instant(u.last_login_at).into(),
-                u.mfa_secret.is_some().into(),
+                u.mfa_enabled.into(),
                 u.mfa_secret.clone().into(),
+                u.mfa_pending_secret.clone().into(),
+                u.mfa_last_step.into(),
                 u.metadata.clone().into(),
                 instant(backend, u.created_at).into(),
-                instant(backend, now).into(),
+                instant(backend, u.updated_at).into(),
             ]);
         }
         db.execute(&insert).await?;
     }
     let grants: Vec<(Uuid, &String)> = accounts
         .iter()
-        .flat_map(|u| u.roles.iter().map(move |r| (u.id, r)))
+        .flat_map(|(u, roles)| roles.iter().map(move |r| (u.id, r)))
         .collect();
     for chunk in grants.chunks(IMPORT_ROWS_PER_STATEMENT * 4) {
         let mut insert = Query::insert();
