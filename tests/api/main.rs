@@ -17,6 +17,7 @@ mod hardening;
 mod http;
 mod import;
 mod integrations;
+mod key_rotation;
 mod limits;
 mod listing;
 mod lockout;
