@@ -113,6 +113,37 @@ enum UsersCommand {
     },
     /// Clear an account's lockout.
     Unlock { email: String },
+    /// Create accounts from another system's user export, keeping their password hashes
+    /// (docs/operations.md, "Moving in"). Accounts whose email exists are left as they are.
+    Import {
+        /// The export file.
+        file: PathBuf,
+        #[arg(long, value_parser = ["jsonl", "csv", "mongoexport"])]
+        format: String,
+        /// A JSON file naming source fields and roles (see docs/operations.md).
+        #[arg(long, value_name = "FILE")]
+        map: Option<PathBuf>,
+        /// Check every record against the database and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write the refused records (line and reason) to FILE instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        report: Option<PathBuf>,
+        /// Accounts per transaction.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        batch_size: u64,
+    },
+    /// Write every account as JSON Lines (never a TOTP secret, recovery code or token).
+    Export {
+        #[arg(long, value_parser = ["jsonl"], default_value = "jsonl")]
+        format: String,
+        /// Include each password hash (the file is then as sensitive as the database).
+        #[arg(long)]
+        with_hashes: bool,
+        /// Write to FILE (created with mode 0600) instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +238,29 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
         Command::Users(UsersCommand::Unlock { email }) => {
             users::unlock(load_config()?, &email).await
         }
+        Command::Users(UsersCommand::Import {
+            file,
+            format,
+            map,
+            dry_run,
+            report,
+            batch_size,
+        }) => {
+            let args = users::ImportArgs {
+                file,
+                format,
+                map,
+                dry_run,
+                report,
+                batch_size: batch_size as usize,
+            };
+            users::import(load_config()?, args).await
+        }
+        Command::Users(UsersCommand::Export {
+            format: _,
+            with_hashes,
+            output,
+        }) => users::export(load_config()?, with_hashes, output).await,
         Command::Sessions(SessionsCommand::Cleanup) => sessions::cleanup(load_config()?).await,
     }
 }

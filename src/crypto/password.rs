@@ -141,7 +141,8 @@ impl PasswordHasher {
             .await?
     }
 
-    /// Check `password` against a stored hash (argon2id PHC or imported bcrypt). With no stored
+    /// Check `password` against a stored hash (argon2id PHC, or an imported bcrypt, PBKDF2 or
+    /// scrypt hash: see `hash_formats`). With no stored
     /// hash (unknown account) a dummy hash is verified instead, so both cost the same.
     pub async fn verify(
         &self,
@@ -162,11 +163,7 @@ impl PasswordHasher {
                     needs_rehash: false,
                 };
             };
-            if ["$2a$", "$2b$", "$2y$"]
-                .iter()
-                .any(|p| stored.starts_with(p))
-            {
-                let ok = bcrypt::verify(password.as_bytes(), &stored).unwrap_or(false);
+            if let Some(ok) = super::hash_formats::verify_imported(&password, &stored) {
                 return Verification {
                     ok,
                     needs_rehash: ok,
@@ -200,7 +197,7 @@ impl PasswordHasher {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verification {
     pub ok: bool,
-    /// The hash is bcrypt or has other argon2 parameters: store a fresh one.
+    /// The hash is an imported format or has other argon2 parameters: store a fresh one.
     pub needs_rehash: bool,
 }
 
@@ -253,19 +250,32 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn bcrypt_and_other_costs_verify_and_ask_for_a_rehash() {
+    async fn imported_hashes_and_other_costs_verify_and_ask_for_a_rehash() {
         let h = PasswordHasher::new(&cheap(2, 4)).unwrap();
-        for prefix in ["$2a$", "$2b$", "$2y$"] {
-            let b = bcrypt::hash_with_result("Old-Pass1!", 4)
+        let mut imported: Vec<String> = [
+            bcrypt::Version::TwoA,
+            bcrypt::Version::TwoB,
+            bcrypt::Version::TwoY,
+        ]
+        .into_iter()
+        .map(|v| {
+            bcrypt::hash_with_result("Old-Pass1!", 4)
                 .unwrap()
-                .format_for_version(match prefix {
-                    "$2a$" => bcrypt::Version::TwoA,
-                    "$2y$" => bcrypt::Version::TwoY,
-                    _ => bcrypt::Version::TwoB,
-                });
-            assert!(b.starts_with(prefix));
+                .format_for_version(v)
+        })
+        .collect();
+        // Werkzeug's and Django's PBKDF2 (vectors from Python's hashlib; more in hash_formats).
+        imported.extend([
+            "pbkdf2:sha256:1000$Xq3vR8tLm2Pz9KfW$f69118d774ac2d78d56a7894262d313fa8e8619faa7aa82b48406d6c6140ceaf".into(),
+            "pbkdf2_sha256$1000$dJ4kQm8RtVz2wXa7bNc5Ye$sascOXKs4PDdNjH0Wf5i45DioUzq/oHVkCJHuQy1SUM=".into(),
+        ]);
+        for (stored, prefix) in imported
+            .into_iter()
+            .zip(["$2a$", "$2b$", "$2y$", "pbkdf2:", "pbkdf2_"])
+        {
+            assert!(stored.starts_with(prefix));
             let v = h
-                .verify("Old-Pass1!".into(), Some(b.clone()))
+                .verify("Old-Pass1!".into(), Some(stored.clone()))
                 .await
                 .unwrap();
             assert_eq!(
@@ -276,7 +286,7 @@ mod tests {
                 },
                 "{prefix}"
             );
-            let v = h.verify("wrong".into(), Some(b)).await.unwrap();
+            let v = h.verify("wrong".into(), Some(stored)).await.unwrap();
             assert!(!v.ok && !v.needs_rehash);
         }
         let mut other = cheap(1, 1);

@@ -4,6 +4,8 @@ pub mod accounts;
 pub mod billing;
 pub mod client;
 pub mod email;
+pub mod import;
+pub mod import_files;
 pub mod password_policy;
 pub mod permissions;
 pub mod profile;

@@ -95,7 +95,7 @@ fn recovery_code() -> String {
 }
 
 /// What a TOTP secret's envelope is bound to: its user.
-fn sealed_for(user: Uuid) -> String {
+pub(crate) fn sealed_for(user: Uuid) -> String {
     format!("totp:{user}")
 }
 

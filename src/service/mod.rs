@@ -11,6 +11,7 @@ pub mod auth;
 pub mod billing;
 pub mod caller;
 pub mod error;
+pub mod import;
 pub mod integrations;
 pub mod introspection;
 pub mod login;

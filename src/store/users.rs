@@ -532,3 +532,141 @@ pub async fn accept_totp_step<C: ConnectionTrait>(
         .await?;
     Ok(res.rows_affected == 1)
 }
+
+/// Rows per `INSERT` of an import (19 parameters each: far inside every backend's limit).
+const IMPORT_ROWS_PER_STATEMENT: usize = 500;
+
+/// Insert accounts brought over from another system, each with its role names, in multi-row
+/// statements, every column as given (run it inside a transaction, so each account is in with
+/// its roles and TOTP secret, or not at all). A taken email is `StoreError::Conflict`.
+pub async fn insert_imported<C: ConnectionTrait>(
+    db: &C,
+    accounts: &[(users::Model, Vec<String>)],
+) -> Result<(), StoreError> {
+    use super::instant;
+    use sea_orm::sea_query::Query;
+    let backend = db.get_database_backend();
+    let now = crate::store::now();
+    let maybe_instant = |at: Option<DateTime<Utc>>| -> sea_orm::Value {
+        match (backend, at) {
+            (_, Some(at)) => instant(backend, at),
+            (sea_orm::DbBackend::MySql, None) => Option::<chrono::NaiveDateTime>::None.into(),
+            (_, None) => Option::<DateTime<Utc>>::None.into(),
+        }
+    };
+    for chunk in accounts.chunks(IMPORT_ROWS_PER_STATEMENT) {
+        let mut insert = Query::insert();
+        insert.into_table(users::Entity).columns([
+            users::Column::Id,
+            users::Column::Email,
+            users::Column::EmailLower,
+            users::Column::PasswordHash,
+            users::Column::Name,
+            users::Column::Active,
+            users::Column::DeletedAt,
+            users::Column::EmailVerified,
+            users::Column::EmailVerifiedAt,
+            users::Column::FailedLogins,
+            users::Column::LockedUntil,
+            users::Column::LastLoginAt,
+            users::Column::MfaEnabled,
+            users::Column::MfaSecret,
+            users::Column::MfaPendingSecret,
+            users::Column::MfaLastStep,
+            users::Column::Metadata,
+            users::Column::CreatedAt,
+            users::Column::UpdatedAt,
+        ]);
+        for (u, _) in chunk {
+            insert.values_panic([
+                u.id.into(),
+                u.email.clone().into(),
+                u.email_lower.clone().into(),
+                u.password_hash.clone().into(),
+                u.name.clone().into(),
+                u.active.into(),
+                maybe_instant(u.deleted_at).into(),
+                u.email_verified.into(),
+                maybe_instant(u.email_verified_at).into(),
+                u.failed_logins.into(),
+                maybe_instant(u.locked_until).into(),
+                maybe_instant(u.last_login_at).into(),
+                u.mfa_enabled.into(),
+                u.mfa_secret.clone().into(),
+                u.mfa_pending_secret.clone().into(),
+                u.mfa_last_step.into(),
+                u.metadata.clone().into(),
+                instant(backend, u.created_at).into(),
+                instant(backend, u.updated_at).into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    let grants: Vec<(Uuid, &String)> = accounts
+        .iter()
+        .flat_map(|(u, roles)| roles.iter().map(move |r| (u.id, r)))
+        .collect();
+    for chunk in grants.chunks(IMPORT_ROWS_PER_STATEMENT * 4) {
+        let mut insert = Query::insert();
+        insert.into_table(user_roles::Entity).columns([
+            user_roles::Column::UserId,
+            user_roles::Column::Role,
+            user_roles::Column::GrantedAt,
+        ]);
+        for (id, role) in chunk {
+            insert.values_panic([
+                (*id).into(),
+                (*role).clone().into(),
+                instant(backend, now).into(),
+            ]);
+        }
+        db.execute(&insert).await?;
+    }
+    Ok(())
+}
+
+/// Which of these email keys an account (deleted ones included) already holds.
+pub async fn existing_emails<C: ConnectionTrait>(
+    db: &C,
+    keys: &[String],
+) -> Result<std::collections::HashSet<String>, StoreError> {
+    let mut found = std::collections::HashSet::new();
+    for chunk in keys.chunks(IMPORT_ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = users::Entity::find()
+            .select_only()
+            .column(users::Column::EmailLower)
+            .filter(users::Column::EmailLower.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// Up to `limit` live (not deleted) accounts after `after` in id order (ids are time-ordered
+/// UUID v7, so this is creation order), with their role names.
+pub async fn export_page<C: ConnectionTrait>(
+    db: &C,
+    after: Option<Uuid>,
+    limit: u64,
+) -> Result<Vec<(users::Model, Vec<String>)>, StoreError> {
+    let mut query = users::Entity::find().filter(users::Column::DeletedAt.is_null());
+    if let Some(after) = after {
+        query = query.filter(users::Column::Id.gt(after));
+    }
+    let rows = query
+        .order_by_asc(users::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    let ids: Vec<Uuid> = rows.iter().map(|u| u.id).collect();
+    let mut roles = roles_of(db, &ids).await?;
+    Ok(rows
+        .into_iter()
+        .map(|u| {
+            let r = roles.remove(&u.id).unwrap_or_default();
+            (u, r)
+        })
+        .collect())
+}

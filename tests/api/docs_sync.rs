@@ -1,4 +1,4 @@
-//! The documentation in step with the code: every variable the configuration reads is in the table of docs/operations.md with the default the code uses, and every variable there is read; every route of `/openapi.json` is in docs/api.md, and every route documented as served is in `/openapi.json`.
+//! The documentation in step with the code: every variable the configuration reads is in the table of docs/operations.md with the default the code uses, and every variable there is read; every command and flag of the binary is in docs/operations.md; every route of `/openapi.json` is in docs/api.md, and every route documented as served is in `/openapi.json`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -262,6 +262,50 @@ fn every_variable_is_documented_with_its_default_and_the_reverse() {
         "defaults that differ:\n{}",
         wrong.join("\n")
     );
+}
+
+/// Every command of the binary (`gatehouse <group> <command>`, from clap's own definition) has a
+/// row in the command table of docs/operations.md, and each of its flags is documented there or
+/// elsewhere in that file.
+#[test]
+fn every_command_and_flag_is_in_the_operations_table() {
+    use clap::CommandFactory;
+    let doc = read("docs/operations.md");
+    let table: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| !l.starts_with("| command | what it does |"))
+        .take_while(|l| l.starts_with('|'))
+        .collect();
+    assert!(table.len() > 5, "the command table was not found");
+    let cli = gatehouse::cli::Cli::command();
+    let mut missing = Vec::new();
+    for group in cli.get_subcommands() {
+        let leaves: Vec<(String, &clap::Command)> = if group.has_subcommands() {
+            group
+                .get_subcommands()
+                .map(|c| {
+                    (
+                        format!("gatehouse {} {}", group.get_name(), c.get_name()),
+                        c,
+                    )
+                })
+                .collect()
+        } else {
+            vec![(format!("gatehouse {}", group.get_name()), group)]
+        };
+        for (name, command) in leaves {
+            let Some(row) = table.iter().find(|r| r.contains(&format!("`{name}"))) else {
+                missing.push(name);
+                continue;
+            };
+            for flag in command.get_arguments().filter_map(|a| a.get_long()) {
+                if !row.contains(&format!("--{flag}")) && !doc.contains(&format!("--{flag}")) {
+                    missing.push(format!("{name} --{flag}"));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not in docs/operations.md: {missing:?}");
 }
 
 const METHODS: [&str; 5] = ["GET", "POST", "PUT", "PATCH", "DELETE"];

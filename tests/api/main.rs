@@ -15,6 +15,7 @@ mod enumeration;
 mod faults;
 mod hardening;
 mod http;
+mod import;
 mod integrations;
 mod key_rotation;
 mod limits;
