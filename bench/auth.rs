@@ -13,6 +13,10 @@ use gatehouse::config::{Config, Vars};
 use sea_orm::sqlx::{self, Connection};
 use serde_json::{Value, json};
 
+/// The allocator the `gatehouse` binary runs with (src/main.rs), so the figures are the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PASSWORD: &str = "Bench-Pass9!";
 const SECS: u64 = 6;
 const ACCOUNTS: usize = 8;

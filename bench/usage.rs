@@ -9,6 +9,10 @@ use gatehouse::config::{Config, Vars};
 use sea_orm::sqlx::{self, Connection};
 use serde_json::{Value, json};
 
+/// The allocator the `gatehouse` binary runs with (src/main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SECS: u64 = 6;
 const CLIENTS: usize = 16;
 const ROOT: &str = "bench-root@example.com";

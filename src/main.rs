@@ -2,6 +2,11 @@
 
 use clap::Parser;
 
+/// Many small, short-lived allocations across worker threads (requests, JSON): mimalloc keeps
+/// them thread-local where glibc's malloc contends and consolidates.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     let cli = gatehouse::cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

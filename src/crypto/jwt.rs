@@ -170,11 +170,23 @@ fn pem_algorithm(pem: &[u8]) -> Option<JwtAlgorithm> {
     }
 }
 
+/// What a token signed with an `algorithm` key must satisfy: our issuer and audience, the
+/// registered claims present, five seconds of clock skew.
+fn validation(issuer: &str, algorithm: Algorithm) -> Validation {
+    let mut validation = Validation::new(algorithm);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    validation.leeway = 5;
+    validation
+}
+
 /// Keys and rules for access tokens: the first key signs, every key verifies.
 pub struct JwtKeys {
     keys: Vec<Key>,
+    /// The rules each key's tokens are checked against, built once (one per key, in order).
+    validations: Vec<Validation>,
     jwks: JwkSet,
-    issuer: String,
 }
 
 impl JwtKeys {
@@ -212,20 +224,15 @@ impl JwtKeys {
         let jwks = JwkSet {
             keys: keys.iter().filter_map(|k| k.jwk.clone()).collect(),
         };
+        let validations = keys
+            .iter()
+            .map(|k| validation(issuer, k.algorithm))
+            .collect();
         Ok(Self {
             keys,
+            validations,
             jwks,
-            issuer: issuer.to_string(),
         })
-    }
-
-    fn validation(&self, algorithm: Algorithm) -> Validation {
-        let mut validation = Validation::new(algorithm);
-        validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-        validation.leeway = 5;
-        validation
     }
 
     /// Sign `claims` with the signing key, naming it in the header's `kid`.
@@ -244,11 +251,11 @@ impl JwtKeys {
         let header = jsonwebtoken::decode_header(token).ok()?;
         self.keys
             .iter()
-            .filter(|k| k.algorithm == header.alg)
-            .filter(|k| header.kid.as_deref().is_none_or(|kid| kid == k.kid))
-            .find_map(|k| {
-                let validation = self.validation(k.algorithm);
-                jsonwebtoken::decode::<Claims>(token, &k.decoding, &validation).ok()
+            .zip(&self.validations)
+            .filter(|(k, _)| k.algorithm == header.alg)
+            .filter(|(k, _)| header.kid.as_deref().is_none_or(|kid| kid == k.kid))
+            .find_map(|(k, validation)| {
+                jsonwebtoken::decode::<Claims>(token, &k.decoding, validation).ok()
             })
             .map(|d| d.claims)
     }

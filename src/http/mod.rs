@@ -50,7 +50,10 @@ async fn limit_heads(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if req.uri().to_string().len() > MAX_URI_BYTES {
+    let uri = req.uri();
+    let target = uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
         return problem::Problem::new(
             StatusCode::URI_TOO_LONG,
             "uri_too_long",
