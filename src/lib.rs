@@ -43,6 +43,7 @@ use crate::service::billing::Billing;
 use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
+use crate::service::oauth::OAuth;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
@@ -80,6 +81,7 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    oauth: OAuth,
     integrations: Integrations,
     usage: Usage,
     billing: Billing,
@@ -148,6 +150,8 @@ impl Gatehouse {
         );
         let integrations = Integrations::new(db.clone(), envelope.clone());
         let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
+        let oauth =
+            OAuth::new(db.clone(), login.clone(), hasher.clone(), &config).map_err(Error::Usage)?;
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, "Gatehouse".into());
         Ok(Self {
             inner: Arc::new(Inner {
@@ -161,6 +165,7 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                oauth,
                 integrations,
                 usage,
                 billing,
@@ -204,6 +209,11 @@ impl Gatehouse {
 
     pub fn mfa(&self) -> &Mfa {
         &self.inner.mfa
+    }
+
+    /// Sign-in through outside providers.
+    pub fn oauth(&self) -> &OAuth {
+        &self.inner.oauth
     }
 
     pub fn integrations(&self) -> &Integrations {

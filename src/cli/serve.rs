@@ -16,12 +16,6 @@ pub async fn run(config: Config, no_migrate: bool) -> Result<(), Error> {
         .check_master_key()
         .await
         .map_err(|e| crate::config::ConfigError::new("ENCRYPTION_MASTER_KEY", e))?;
-    let oauth = &gh.config().oauth;
-    if oauth.enabled || oauth.google_client_id.is_some() || oauth.github_client_id.is_some() {
-        tracing::warn!(
-            "OAUTH_ENABLED, GOOGLE_CLIENT_ID or GITHUB_CLIENT_ID is set, but OAuth login is not built yet: no OAuth route is served"
-        );
-    }
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| Error::Usage(format!("cannot listen on {bind}: {e}")))?;

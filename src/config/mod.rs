@@ -36,7 +36,7 @@ pub use cache::{CacheConfig, CacheMode};
 pub use database::{Backend, DEFAULT_DATABASE_URL, DatabaseConfig, parse_database_url};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use mail::MailConfig;
-pub use oauth::OAuthConfig;
+pub use oauth::{GOOGLE_ISSUER, OAuthConfig, OidcProviderConfig};
 pub use password::PasswordConfig;
 pub use rate_limit::{RateLimitBackend, RateLimitConfig};
 pub use server::LogFormat;
@@ -125,10 +125,13 @@ impl Config {
 
     /// Every section in turn (the order decides which of several bad variables is reported).
     pub fn from_vars(vars: &Vars) -> Result<Self, ConfigError> {
+        let database = DatabaseConfig::from_vars(vars)?;
+        let bind = server::bind(vars)?;
+        let public_url = server::public_url(vars)?;
         Ok(Self {
-            database: DatabaseConfig::from_vars(vars)?,
-            bind: server::bind(vars)?,
-            public_url: server::public_url(vars)?,
+            database,
+            bind,
+            public_url: public_url.clone(),
             jwt: JwtConfig::from_vars(vars)?,
             auth: AuthConfig::from_vars(vars)?,
             cache: CacheConfig::from_vars(vars)?,
@@ -139,7 +142,7 @@ impl Config {
             mail: MailConfig::from_vars(vars)?,
             encryption_master_key: server::encryption_master_key(vars)?,
             encryption_read_keys: server::encryption_read_keys(vars)?,
-            oauth: OAuthConfig::from_vars(vars)?,
+            oauth: OAuthConfig::from_vars(vars, &public_url)?,
             admin: BootstrapAdmin::from_vars(vars)?,
             log_format: server::log_format(vars)?,
             log_filter: server::log_filter(vars)?,

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod billing;
 pub mod client;
 pub mod email;
+pub mod oauth;
 pub mod password_policy;
 pub mod permissions;
 pub mod profile;

@@ -1,4 +1,4 @@
-//! Queries on single-use secrets (email verification, password reset, MFA login): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
+//! Queries on single-use secrets (email verification, password reset, MFA login, OAuth exchange codes and link tickets): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -19,6 +19,11 @@ pub enum Purpose {
     PasswordReset,
     /// The `mfa_token` between a right password and the second factor.
     MfaLogin,
+    /// The one-time code an outside provider's sign-in hands the browser, for
+    /// `POST /auth/oauth/exchange`.
+    OAuthExchange,
+    /// A signed-in user's ticket to start linking an outside identity.
+    OAuthLink,
 }
 
 impl Purpose {
@@ -27,6 +32,8 @@ impl Purpose {
             Purpose::VerifyEmail => "verify_email",
             Purpose::PasswordReset => "password_reset",
             Purpose::MfaLogin => "mfa_login",
+            Purpose::OAuthExchange => "oauth_exchange",
+            Purpose::OAuthLink => "oauth_link",
         }
     }
 }

@@ -194,6 +194,13 @@ fn not_literal() -> BTreeMap<&'static str, (&'static str, String)> {
             "PASSWORD_HASH_QUEUE",
             ("32 × workers", (32 * cores).to_string()),
         ),
+        (
+            "OAUTH_REDIRECT_ALLOWLIST",
+            (
+                "`GATEHOUSE_PUBLIC_URL`'s origin",
+                "http://127.0.0.1:8080".to_string(),
+            ),
+        ),
         // No value; on SQLite a random key is made and kept beside the database file.
         (
             "JWT_SECRET",

@@ -22,6 +22,7 @@ mod lockout;
 mod log_hygiene;
 mod mail;
 mod mfa;
+mod oauth;
 mod principal_cache;
 mod refresh;
 mod register_login;
