@@ -69,6 +69,26 @@ impl Principal {
     }
 }
 
+/// A new single-use secret of `user_id` for `purpose`, valid for `ttl`: the secret to hand
+/// out (the database keeps its SHA-256).
+pub(crate) async fn issue_secret(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    purpose: store::one_time_tokens::Purpose,
+    ttl: Duration,
+) -> Result<String, ServiceError> {
+    let secret = tokens::random_token(32);
+    store::one_time_tokens::issue(
+        db,
+        user_id,
+        purpose,
+        tokens::sha256_hex(&secret),
+        store::now() + ttl,
+    )
+    .await?;
+    Ok(secret)
+}
+
 /// What `domain::accounts::may_log_in` needs to know of a user row.
 pub(crate) fn account_state(user: &user_rows::Model) -> AccountState {
     AccountState {
@@ -343,13 +363,11 @@ impl Login {
     /// Half a login for an account with a second factor: the single-use `mfa_token` that
     /// `POST /auth/mfa/verify` finishes.
     pub async fn mfa_challenge(&self, user_id: Uuid) -> Result<MfaChallenge, ServiceError> {
-        let mfa_token = tokens::random_token(32);
-        store::one_time_tokens::issue(
+        let mfa_token = issue_secret(
             &self.db,
             user_id,
             store::one_time_tokens::Purpose::MfaLogin,
-            tokens::sha256_hex(&mfa_token),
-            store::now() + MFA_TOKEN_TTL,
+            MFA_TOKEN_TTL,
         )
         .await?;
         Ok(MfaChallenge {

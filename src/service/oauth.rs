@@ -22,7 +22,7 @@ use uuid::Uuid;
 
 use super::audit::audit_after;
 use super::error::ServiceError;
-use super::login::{Gate, Login, LoginOutcome, Principal, account_state};
+use super::login::{Gate, Login, LoginOutcome, Principal, account_state, issue_secret};
 use super::new_account::{AccountSpec, create_account};
 use crate::bus::Eviction;
 use crate::config::{Config, GOOGLE_ISSUER, OAuthConfig};
@@ -563,10 +563,7 @@ impl OAuth {
             .set_pkce_verifier(verifier)
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::Request(e) => unavailable(name, error_chain(&e)),
-                other => provider_error(name, error_chain(&other)),
-            })?;
+            .map_err(|e| token_refused(name, e))?;
         let id_token = response
             .id_token()
             .ok_or_else(|| provider_error(name, "no ID token in the token response"))?;
@@ -643,10 +640,7 @@ impl OAuth {
             .set_pkce_verifier(verifier)
             .request_async(&self.http)
             .await
-            .map_err(|e| match e {
-                RequestTokenError::Request(e) => unavailable(name, error_chain(&e)),
-                other => provider_error(name, error_chain(&other)),
-            })?;
+            .map_err(|e| token_refused(name, e))?;
         let token = response.access_token().secret();
         let api = api_url.as_str().trim_end_matches('/');
         let user: GitHubUser = self.github_get(name, &format!("{api}/user"), token).await?;
@@ -707,7 +701,6 @@ impl OAuth {
             email_verified: vouch.email_verified && email.is_some(),
             account_with_email: account.as_ref().map(|u| u.email_verified),
         });
-        let detail = |identity: Uuid| serde_json::json!({"provider": provider.name, "identity_id": identity});
         let identity = NewIdentity {
             provider: provider.name.clone(),
             subject: vouch.subject.clone(),
@@ -720,19 +713,12 @@ impl OAuth {
                 let user = store::users::find(&self.db, identity.user_id)
                     .await?
                     .ok_or(Refused::Code("account_disabled"))?;
-                let entry = AuditEntry {
-                    event: "oauth_sign_in",
-                    user_id: Some(user.id),
-                    actor_id: Some(user.id),
-                    detail: detail(identity.id),
-                    ..Default::default()
-                };
-                audit_after(&self.db, client.stamp(entry)).await;
+                audit_after(&self.db, identity_audit(client, "oauth_sign_in", &identity)).await;
                 user
             }
             Decision::LinkByEmail => {
                 let user = account.expect("decided on an account");
-                self.link(provider, &user, identity, client).await?;
+                self.link(&user, identity, client).await?;
                 user
             }
             Decision::SignUp => {
@@ -765,22 +751,13 @@ impl OAuth {
         if let Err(refusal) = may_log_in(account_state(&user), require_verified) {
             return Err(Refused::Code(refusal_code(refusal)));
         }
-        let code = tokens::random_token(32);
-        store::one_time_tokens::issue(
-            &self.db,
-            user.id,
-            Purpose::OAuthExchange,
-            tokens::sha256_hex(&code),
-            store::now() + EXCHANGE_TTL,
-        )
-        .await?;
+        let code = issue_secret(&self.db, user.id, Purpose::OAuthExchange, EXCHANGE_TTL).await?;
         Ok(("code", code))
     }
 
     /// Link `identity` to `user` with its audit row, in one transaction.
     async fn link(
         &self,
-        provider: &Provider,
         user: &user_rows::Model,
         identity: NewIdentity,
         client: &ClientInfo,
@@ -791,13 +768,7 @@ impl OAuth {
             Err(StoreError::Conflict(_)) => return Err(Refused::Code("identity_in_use")),
             Err(e) => return Err(e.into()),
         };
-        let entry = client.stamp(AuditEntry {
-            event: "oauth_linked",
-            user_id: Some(user.id),
-            actor_id: Some(user.id),
-            detail: serde_json::json!({"provider": provider.name, "identity_id": row.id}),
-            ..Default::default()
-        });
+        let entry = identity_audit(client, "oauth_linked", &row);
         store::audit::record(&txn, entry).await?;
         txn.commit().await.map_err(StoreError::from)?;
         Ok(())
@@ -823,7 +794,7 @@ impl OAuth {
                     subject: vouch.subject,
                     email: vouch.email,
                 };
-                self.link(provider, &user, identity, client).await?;
+                self.link(&user, identity, client).await?;
             }
         }
         Ok(("linked", provider.name.clone()))
@@ -836,18 +807,14 @@ impl OAuth {
         code: &str,
         client: &ClientInfo,
     ) -> Result<LoginOutcome, ServiceError> {
-        let now = store::now();
-        let token = store::one_time_tokens::find_live(
+        let token = store::one_time_tokens::take(
             &self.db,
             Purpose::OAuthExchange,
             &tokens::sha256_hex(code),
-            now,
+            store::now(),
         )
         .await?
         .ok_or_else(invalid_code)?;
-        if !store::one_time_tokens::spend(&self.db, token.id, now).await? {
-            return Err(invalid_code());
-        }
         let user = store::users::find(&self.db, token.user_id)
             .await?
             .ok_or_else(invalid_code)?;
@@ -875,15 +842,7 @@ impl OAuth {
     ) -> Result<String, ServiceError> {
         let provider = self.provider(provider)?;
         self.redirect_uri(redirect_uri)?;
-        let ticket = tokens::random_token(32);
-        store::one_time_tokens::issue(
-            &self.db,
-            who.user_id,
-            Purpose::OAuthLink,
-            tokens::sha256_hex(&ticket),
-            store::now() + LINK_TTL,
-        )
-        .await?;
+        let ticket = issue_secret(&self.db, who.user_id, Purpose::OAuthLink, LINK_TTL).await?;
         let mut url = Url::parse(&format!(
             "{}/api/v1/auth/oauth/{}/authorize",
             self.public_base, provider.name
@@ -896,22 +855,17 @@ impl OAuth {
     }
 
     async fn spend_link_ticket(&self, ticket: &str) -> Result<Uuid, ServiceError> {
-        let now = store::now();
-        let invalid = || ServiceError::BadRequest {
-            code: "invalid_link_ticket",
-            detail: "the link ticket is unknown, expired or already used".into(),
-        };
-        let token = store::one_time_tokens::find_live(
+        let token = store::one_time_tokens::take(
             &self.db,
             Purpose::OAuthLink,
             &tokens::sha256_hex(ticket),
-            now,
+            store::now(),
         )
         .await?
-        .ok_or_else(invalid)?;
-        if !store::one_time_tokens::spend(&self.db, token.id, now).await? {
-            return Err(invalid());
-        }
+        .ok_or_else(|| ServiceError::BadRequest {
+            code: "invalid_link_ticket",
+            detail: "the link ticket is unknown, expired or already used".into(),
+        })?;
         Ok(token.user_id)
     }
 
@@ -944,13 +898,7 @@ impl OAuth {
                 });
             }
             Unlink::Removed(identity) => {
-                let entry = client.stamp(AuditEntry {
-                    event: "oauth_unlinked",
-                    user_id: Some(who.user_id),
-                    actor_id: Some(who.user_id),
-                    detail: serde_json::json!({"provider": identity.provider, "identity_id": identity.id}),
-                    ..Default::default()
-                });
+                let entry = identity_audit(client, "oauth_unlinked", &identity);
                 store::audit::record(&txn, entry).await?;
             }
         }
@@ -979,6 +927,21 @@ struct GitHubEmail {
     verified: bool,
 }
 
+/// The audit row of `event` on an identity, by and about its own account.
+fn identity_audit(
+    client: &ClientInfo,
+    event: &'static str,
+    identity: &oauth_identities::Model,
+) -> AuditEntry {
+    client.stamp(AuditEntry {
+        event,
+        user_id: Some(identity.user_id),
+        actor_id: Some(identity.user_id),
+        detail: serde_json::json!({"provider": identity.provider, "identity_id": identity.id}),
+        ..Default::default()
+    })
+}
+
 /// The PKCE pair of a flow: the verifier is derived from the browser's binder and the state,
 /// so nothing stored yields it; the crate makes the S256 challenge.
 fn pkce(binder: &str, state: &str) -> (PkceCodeChallenge, PkceCodeVerifier) {
@@ -1001,6 +964,18 @@ fn id_token_checks(client: &OidcClient) -> openidconnect::core::CoreIdTokenVerif
 /// The flow's OpenID Connect nonce, derived as the verifier is.
 fn nonce(binder: &str, state: &str) -> String {
     tokens::derived_token("gatehouse-oauth-nonce", &[binder, state])
+}
+
+/// A code exchange that failed: the provider unreachable, or refusing.
+fn token_refused<RE, T>(provider: &str, e: RequestTokenError<RE, T>) -> Refused
+where
+    RE: std::error::Error + 'static,
+    T: openidconnect::ErrorResponse + 'static,
+{
+    match e {
+        RequestTokenError::Request(e) => unavailable(provider, error_chain(&e)),
+        other => provider_error(provider, error_chain(&other)),
+    }
 }
 
 /// `?error=invalid_id_token`: the ID token failed a check (signature, issuer, audience, nonce, expiry).

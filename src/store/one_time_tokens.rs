@@ -92,6 +92,20 @@ pub async fn spend<C: ConnectionTrait>(
     Ok(res.rows_affected == 1)
 }
 
+/// Find the live token with this hash and purpose and spend it: the token for exactly one
+/// caller, however many race; `None` for an unknown, expired or spent one.
+pub async fn take<C: ConnectionTrait>(
+    db: &C,
+    purpose: Purpose,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<one_time_tokens::Model>, StoreError> {
+    let Some(token) = find_live(db, purpose, token_hash, now).await? else {
+        return Ok(None);
+    };
+    Ok(spend(db, token.id, now).await?.then_some(token))
+}
+
 /// Spend every unspent token of a user for `purpose` (older links die with the one used).
 pub async fn spend_all<C: ConnectionTrait>(
     db: &C,
