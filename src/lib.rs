@@ -113,16 +113,11 @@ impl Gatehouse {
         let limiter = limits::rate::RateLimiter::new(&config.rate_limit)?;
         telemetry::handle();
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
-        let jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
-        // Refresh tokens are keyed by the HS256 secret, or by the private key file's bytes.
-        let material = match (&jwt_secret, &config.jwt.private_key_file) {
-            (Some(secret), _) => secret.expose().as_bytes().to_vec(),
-            (None, Some(path)) => std::fs::read(path)
-                .map_err(|e| ConfigError::new("JWT_PRIVATE_KEY_FILE", e.to_string()))?,
-            (None, None) => {
-                return Err(ConfigError::new("JWT_SECRET", "no signing key configured").into());
-            }
-        };
+        let jwt = Arc::new(crypto::jwt::JwtKeys::new(
+            &config.jwt,
+            jwt_secret.as_ref(),
+            &issuer,
+        )?);
         let settings = AuthSettings::new(&config, &issuer);
         let mailer = mail::Mailer::start(&config.mail)?;
         let verification = Verification::new(
@@ -134,10 +129,12 @@ impl Gatehouse {
             principals.clone(),
         );
         let envelope = crypto::envelope::Envelope::from_config(&config)?;
+        // Refresh and device tokens are keyed by the signing key's material (the HS256 secret or
+        // the private key file's bytes), and open under every previous key too.
         let login = Login::new(
             db.clone(),
-            Arc::new(jwt),
-            &material,
+            jwt.clone(),
+            &jwt.materials(),
             settings,
             principals.clone(),
         );

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::Error;
-use crate::config::{Config, LogFormat};
+use crate::config::{Config, JwtAlgorithm, LogFormat};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -135,6 +135,21 @@ enum KeysCommand {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         batches: Option<u64>,
     },
+    /// Make the next JWT signing key and print the variables to set: the new key, and every key
+    /// signing or verifying now as JWT_PREVIOUS_SECRETS / JWT_PREVIOUS_KEY_FILES.
+    RotateJwt {
+        /// Algorithm of the new key (default: JWT_ALGORITHM): HS256, EdDSA, ES256 or RS256.
+        #[arg(long, value_parser = parse_algorithm)]
+        algorithm: Option<JwtAlgorithm>,
+        /// Where to write the new private key (asymmetric algorithms; never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+fn parse_algorithm(raw: &str) -> Result<JwtAlgorithm, String> {
+    JwtAlgorithm::parse(raw)
+        .ok_or_else(|| format!("expected one of {}", JwtAlgorithm::names().join(", ")))
 }
 
 /// Set up logging from the configuration (stderr, so command output stays clean on stdout).
@@ -167,6 +182,9 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             batch_size,
             batches,
         }) => keys::rotate(load_config()?, batch_size, batches).await,
+        Command::Keys(KeysCommand::RotateJwt { algorithm, out }) => {
+            keys::rotate_jwt(load_config()?, algorithm, out.as_deref())
+        }
         Command::Serve {
             no_migrate,
             print_config,

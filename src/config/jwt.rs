@@ -21,11 +21,30 @@ const ALGORITHMS: &[(&str, JwtAlgorithm)] = &[
     ("RS256", JwtAlgorithm::RS256),
 ];
 
+impl JwtAlgorithm {
+    /// Every algorithm's name, as `JWT_ALGORITHM` takes it.
+    pub fn names() -> Vec<&'static str> {
+        ALGORITHMS.iter().map(|(name, _)| *name).collect()
+    }
+
+    /// The algorithm `raw` names, case-insensitively.
+    pub fn parse(raw: &str) -> Option<Self> {
+        ALGORITHMS
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(raw))
+            .map(|(_, a)| *a)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct JwtConfig {
     pub secret: Option<Secret>,
     pub algorithm: JwtAlgorithm,
     pub private_key_file: Option<PathBuf>,
+    /// Earlier HS256 secrets that still verify (`JWT_PREVIOUS_SECRETS`), during a rotation.
+    pub previous_secrets: Vec<Secret>,
+    /// Earlier PEM private key files that still verify (`JWT_PREVIOUS_KEY_FILES`).
+    pub previous_key_files: Vec<PathBuf>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
 }
@@ -46,18 +65,40 @@ impl JwtConfig {
                 "required when JWT_ALGORITHM is not HS256",
             ));
         }
-        if let Some(path) = &private_key_file
-            && !path.is_file()
-        {
-            return Err(ConfigError::new(
-                "JWT_PRIVATE_KEY_FILE",
-                format!("{} is not a readable file", path.display()),
-            ));
+        if let Some(path) = &private_key_file {
+            readable("JWT_PRIVATE_KEY_FILE", path)?;
+        }
+        let previous_secrets = match vars.secret("JWT_PREVIOUS_SECRETS") {
+            None => Vec::new(),
+            Some(all) => all
+                .expose()
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    if s.len() < 32 {
+                        Err(ConfigError::new(
+                            "JWT_PREVIOUS_SECRETS",
+                            "each secret must be at least 32 bytes",
+                        ))
+                    } else {
+                        Ok(Secret::new(s))
+                    }
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let previous_key_files = vars.list("JWT_PREVIOUS_KEY_FILES", "a path", |s| {
+            Some(PathBuf::from(s))
+        })?;
+        for path in &previous_key_files {
+            readable("JWT_PREVIOUS_KEY_FILES", path)?;
         }
         Ok(Self {
             secret,
             algorithm,
             private_key_file,
+            previous_secrets,
+            previous_key_files,
             access_token_ttl: vars.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 10..=86_400)?,
             refresh_token_ttl: vars.seconds(
                 "JWT_REFRESH_TOKEN_EXPIRES",
@@ -83,7 +124,25 @@ impl JwtConfig {
             "JWT_PRIVATE_KEY_FILE",
             self.private_key_file.as_deref().map(Path::display),
         );
+        out.secret("JWT_PREVIOUS_SECRETS", self.previous_secrets.first());
+        let files: Vec<_> = self
+            .previous_key_files
+            .iter()
+            .map(|p| p.display())
+            .collect();
+        out.list("JWT_PREVIOUS_KEY_FILES", &files);
         out.seconds("JWT_ACCESS_TOKEN_EXPIRES", self.access_token_ttl);
         out.seconds("JWT_REFRESH_TOKEN_EXPIRES", self.refresh_token_ttl);
+    }
+}
+
+fn readable(var: &'static str, path: &Path) -> Result<(), ConfigError> {
+    if path.is_file() {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            var,
+            format!("{} is not a readable file", path.display()),
+        ))
     }
 }

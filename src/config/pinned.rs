@@ -59,6 +59,12 @@ const POSTGRES_EVERYTHING_VARS: &[(&str, &str)] = &[
         " https://app.example.com, https://admin.example.com ,",
     ),
     ("JWT_SECRET", "0123456789abcdef0123456789abcdef-secret"),
+    (
+        "JWT_PREVIOUS_SECRETS",
+        "previous-secret-previous-secret-00001, previous-secret-previous-secret-00002",
+    ),
+    // Relative to the package root, where `cargo test` runs.
+    ("JWT_PREVIOUS_KEY_FILES", "Cargo.toml, Cargo.lock"),
     ("JWT_ACCESS_TOKEN_EXPIRES", "300"),
     ("JWT_REFRESH_TOKEN_EXPIRES", "86400"),
     ("AUTH_REFRESH_REUSE_GRACE_SECONDS", "0"),
@@ -133,6 +139,8 @@ CORS_ALLOWED_ORIGINS=
 JWT_SECRET=(development key in ./data/jwt_secret)
 JWT_ALGORITHM=HS256
 JWT_PRIVATE_KEY_FILE=(unset)
+JWT_PREVIOUS_SECRETS=(unset)
+JWT_PREVIOUS_KEY_FILES=
 JWT_ACCESS_TOKEN_EXPIRES=900
 JWT_REFRESH_TOKEN_EXPIRES=604800
 AUTH_REFRESH_REUSE_GRACE_SECONDS=10
@@ -190,6 +198,8 @@ CORS_ALLOWED_ORIGINS=https://app.example.com,https://admin.example.com
 JWT_SECRET=********
 JWT_ALGORITHM=HS256
 JWT_PRIVATE_KEY_FILE=(unset)
+JWT_PREVIOUS_SECRETS=********
+JWT_PREVIOUS_KEY_FILES=Cargo.toml,Cargo.lock
 JWT_ACCESS_TOKEN_EXPIRES=300
 JWT_REFRESH_TOKEN_EXPIRES=86400
 AUTH_REFRESH_REUSE_GRACE_SECONDS=0
@@ -400,6 +410,17 @@ fn error_messages() {
             "configuration error: JWT_PRIVATE_KEY_FILE: /nonexistent/key.pem is not a readable file",
         ),
         (
+            &[(
+                "JWT_PREVIOUS_SECRETS",
+                "previous-secret-previous-secret-00001,short",
+            )],
+            "configuration error: JWT_PREVIOUS_SECRETS: each secret must be at least 32 bytes",
+        ),
+        (
+            &[("JWT_PREVIOUS_KEY_FILES", "Cargo.toml,/nonexistent/old.pem")],
+            "configuration error: JWT_PREVIOUS_KEY_FILES: /nonexistent/old.pem is not a readable file",
+        ),
+        (
             &[("JWT_ACCESS_TOKEN_EXPIRES", "5")],
             "configuration error: JWT_ACCESS_TOKEN_EXPIRES: 5 is out of range (10..=86400)",
         ),
@@ -562,6 +583,8 @@ fn the_order_in_which_bad_variables_are_reported() {
         ("AUTH_REFRESH_REUSE_GRACE_SECONDS", "x"),
         ("JWT_REFRESH_TOKEN_EXPIRES", "0"),
         ("JWT_ACCESS_TOKEN_EXPIRES", "0"),
+        ("JWT_PREVIOUS_KEY_FILES", "/nonexistent/old.pem"),
+        ("JWT_PREVIOUS_SECRETS", "short"),
         ("JWT_PRIVATE_KEY_FILE", "/nonexistent/key.pem"),
         ("JWT_SECRET", "short"),
         ("JWT_ALGORITHM", "none"),
@@ -602,6 +625,8 @@ fn the_order_in_which_bad_variables_are_reported() {
             "JWT_ALGORITHM",
             "JWT_SECRET",
             "JWT_PRIVATE_KEY_FILE",
+            "JWT_PREVIOUS_SECRETS",
+            "JWT_PREVIOUS_KEY_FILES",
             "JWT_ACCESS_TOKEN_EXPIRES",
             "JWT_REFRESH_TOKEN_EXPIRES",
             "AUTH_REFRESH_REUSE_GRACE_SECONDS",

@@ -1,4 +1,4 @@
-//! Resolving the JWT signing secret: the configured one, or in development a random key generated once and kept beside the SQLite database.
+//! Resolving the JWT signing secret (the configured one, or in development a random key generated once and kept beside the SQLite database), and making fresh keys.
 
 use std::io::Write;
 use std::path::Path;
@@ -19,6 +19,28 @@ pub fn generate_jwt_secret() -> String {
     random_key()
 }
 
+/// A fresh private key for an asymmetric algorithm, as a PKCS#8 PEM (`None` for HS256, whose
+/// key is a secret: see [`generate_jwt_secret`]).
+pub fn generate_pem(algorithm: JwtAlgorithm) -> Option<String> {
+    // One pkcs8 crate serves the three key types.
+    use rsa::pkcs8::{EncodePrivateKey as _, LineEnding};
+    let pem = match algorithm {
+        JwtAlgorithm::HS256 => return None,
+        JwtAlgorithm::EdDSA => {
+            let mut seed = [0u8; 32];
+            rand::rng().fill_bytes(&mut seed);
+            ed25519_dalek::SigningKey::from_bytes(&seed).to_pkcs8_pem(LineEnding::LF)
+        }
+        JwtAlgorithm::ES256 => {
+            p256::SecretKey::random(&mut rsa::rand_core::OsRng).to_pkcs8_pem(LineEnding::LF)
+        }
+        JwtAlgorithm::RS256 => rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048)
+            .expect("a 2048-bit RSA key can be generated")
+            .to_pkcs8_pem(LineEnding::LF),
+    };
+    Some(pem.expect("a fresh key encodes as PKCS#8").to_string())
+}
+
 /// A fresh value for `ENCRYPTION_MASTER_KEY` (32 random bytes, base64).
 pub fn generate_master_key() -> String {
     let mut bytes = [0u8; 32];
@@ -26,12 +48,16 @@ pub fn generate_master_key() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// The development key kept at `path`, when there is a usable one.
+fn existing_dev_key(path: &Path) -> Option<String> {
+    let existing = std::fs::read_to_string(path).ok()?;
+    let existing = existing.trim();
+    (existing.len() >= 32).then(|| existing.to_string())
+}
+
 fn read_or_create(path: &Path) -> std::io::Result<String> {
-    if let Ok(existing) = std::fs::read_to_string(path) {
-        let existing = existing.trim().to_string();
-        if existing.len() >= 32 {
-            return Ok(existing);
-        }
+    if let Some(existing) = existing_dev_key(path) {
+        return Ok(existing);
     }
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
@@ -46,6 +72,18 @@ fn read_or_create(path: &Path) -> std::io::Result<String> {
     }
     opts.open(path)?.write_all(key.as_bytes())?;
     Ok(key)
+}
+
+/// The HS256 secret tokens are signed with now, without making one: `JWT_SECRET`, else the
+/// development key when one was kept; `None` for asymmetric algorithms or when there is none.
+pub fn current_jwt_secret(config: &Config) -> Option<Secret> {
+    if config.jwt.algorithm != JwtAlgorithm::HS256 {
+        return None;
+    }
+    config.jwt.secret.clone().or_else(|| {
+        let path = config.dev_jwt_key_path()?;
+        existing_dev_key(&path).map(Secret::new)
+    })
 }
 
 /// The HS256 secret to sign with; `None` for asymmetric algorithms (their key file is used instead).

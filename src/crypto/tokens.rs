@@ -13,22 +13,39 @@ type HmacSha256 = Hmac<Sha256>;
 
 const REFRESH_LEN: usize = 16 + 8 + 32;
 
-/// The server-wide secret refresh-token keys are derived from.
+/// The server-wide secrets refresh-token keys are derived from: the first mints, every one
+/// verifies (the previous signing keys during a rotation, so no session is cut off by it).
 #[derive(Clone)]
-pub struct RefreshSecret(Vec<u8>);
+pub struct RefreshSecret(Vec<[u8; 32]>);
+
+/// One 32-byte key per piece of material, each derived under `salt` and `info`.
+fn derive_all(materials: &[&[u8]], salt: &[u8], info: &[u8]) -> Vec<[u8; 32]> {
+    assert!(!materials.is_empty(), "at least one key");
+    materials
+        .iter()
+        .map(|material| {
+            let hk = Hkdf::<Sha256>::new(Some(salt), material);
+            let mut out = [0u8; 32];
+            hk.expand(info, &mut out)
+                .expect("32 bytes is a valid HKDF length");
+            out
+        })
+        .collect()
+}
 
 impl RefreshSecret {
-    pub fn new(material: &[u8]) -> Self {
+    /// Keys from `materials`, the one that mints first.
+    pub fn new(materials: &[&[u8]]) -> Self {
         // Domain-separate from the JWT use of the same material.
-        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse refresh v1"), material);
-        let mut out = vec![0u8; 32];
-        hk.expand(b"refresh-master", &mut out)
-            .expect("32 bytes is a valid HKDF length");
-        Self(out)
+        Self(derive_all(
+            materials,
+            b"gatehouse refresh v1",
+            b"refresh-master",
+        ))
     }
 
-    fn mac(&self, salt: &str, session: Uuid, generation: u64) -> [u8; 32] {
-        let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), &self.0);
+    fn mac(master: &[u8; 32], salt: &str, session: Uuid, generation: u64) -> [u8; 32] {
+        let hk = Hkdf::<Sha256>::new(Some(salt.as_bytes()), master);
         let mut key = [0u8; 32];
         hk.expand(b"session-key", &mut key)
             .expect("32 bytes is a valid HKDF length");
@@ -38,40 +55,44 @@ impl RefreshSecret {
         mac.finalize().into_bytes().into()
     }
 
-    /// The refresh token of `session` at `generation`.
+    /// The refresh token of `session` at `generation`, under the minting key.
     pub fn token(&self, salt: &str, session: Uuid, generation: u64) -> String {
         let mut raw = Vec::with_capacity(REFRESH_LEN);
         raw.extend_from_slice(session.as_bytes());
         raw.extend_from_slice(&generation.to_be_bytes());
-        raw.extend_from_slice(&self.mac(salt, session, generation));
+        raw.extend_from_slice(&Self::mac(&self.0[0], salt, session, generation));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
-    /// Whether `mac` is the right one for (session, generation) under `salt`, in constant time.
+    /// Whether `mac` is the right one for (session, generation) under `salt` and any key, in
+    /// constant time per key.
     pub fn verify(&self, salt: &str, presented: &ParsedRefresh) -> bool {
-        let expected = self.mac(salt, presented.session, presented.generation);
-        expected.ct_eq(&presented.mac).into()
+        self.0.iter().any(|master| {
+            let expected = Self::mac(master, salt, presented.session, presented.generation);
+            expected.ct_eq(&presented.mac).into()
+        })
     }
 }
 
 /// Signs device tokens: proof that a client signed in to an account before (OWASP "device
 /// cookies"), so it keeps a budget of its own while the account is locked for everyone else.
 #[derive(Clone)]
-pub struct DeviceKey([u8; 32]);
+pub struct DeviceKey(Vec<[u8; 32]>);
 
 const DEVICE_ID_LEN: usize = 16;
 
 impl DeviceKey {
-    pub fn new(material: &[u8]) -> Self {
-        let hk = Hkdf::<Sha256>::new(Some(b"gatehouse device v1"), material);
-        let mut out = [0u8; 32];
-        hk.expand(b"device-master", &mut out)
-            .expect("32 bytes is a valid HKDF length");
-        Self(out)
+    /// Keys from `materials`, the one that issues first; every one verifies.
+    pub fn new(materials: &[&[u8]]) -> Self {
+        Self(derive_all(
+            materials,
+            b"gatehouse device v1",
+            b"device-master",
+        ))
     }
 
-    fn mac(&self, id: &[u8], account: &str) -> [u8; 32] {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("any key length");
+    fn mac(key: &[u8; 32], id: &[u8], account: &str) -> [u8; 32] {
+        let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
         mac.update(id);
         mac.update(account.as_bytes());
         mac.finalize().into_bytes().into()
@@ -82,7 +103,7 @@ impl DeviceKey {
         let mut id = [0u8; DEVICE_ID_LEN];
         rand::rng().fill_bytes(&mut id);
         let mut raw = id.to_vec();
-        raw.extend_from_slice(&self.mac(&id, account));
+        raw.extend_from_slice(&Self::mac(&self.0[0], &id, account));
         URL_SAFE_NO_PAD.encode(raw)
     }
 
@@ -96,7 +117,10 @@ impl DeviceKey {
             return None;
         }
         let (id, mac) = raw.split_at(DEVICE_ID_LEN);
-        let ok: bool = self.mac(id, account).ct_eq(mac).into();
+        let ok = self
+            .0
+            .iter()
+            .any(|key| bool::from(Self::mac(key, id, account).ct_eq(mac)));
         ok.then(|| hex::encode(id))
     }
 }
@@ -158,7 +182,7 @@ mod tests {
 
     #[test]
     fn tokens_round_trip_and_bind_every_part() {
-        let s = RefreshSecret::new(b"server secret of enough length........");
+        let s = RefreshSecret::new(&[b"server secret of enough length........"]);
         let sid = Uuid::now_v7();
         let t = s.token("salt-a", sid, 7);
         let p = parse_refresh(&t).unwrap();
@@ -166,7 +190,7 @@ mod tests {
         assert!(s.verify("salt-a", &p));
         // Another salt, another secret, another generation: refused.
         assert!(!s.verify("salt-b", &p));
-        assert!(!RefreshSecret::new(b"other").verify("salt-a", &p));
+        assert!(!RefreshSecret::new(&[b"other"]).verify("salt-a", &p));
         let mut forged = p.clone();
         forged.generation = 8;
         assert!(!s.verify("salt-a", &forged));
@@ -177,7 +201,7 @@ mod tests {
 
     #[test]
     fn device_tokens_are_bound_to_their_account_and_key() {
-        let k = DeviceKey::new(b"server secret of enough length........");
+        let k = DeviceKey::new(&[b"server secret of enough length........"]);
         let t = k.issue("ada@example.com");
         let id = k.verify(&t, "ada@example.com").unwrap();
         assert_eq!(id.len(), 32);
@@ -187,7 +211,10 @@ mod tests {
             "each sign-in gets its own device"
         );
         assert_eq!(k.verify(&t, "eve@example.com"), None);
-        assert_eq!(DeviceKey::new(b"other").verify(&t, "ada@example.com"), None);
+        assert_eq!(
+            DeviceKey::new(&[b"other"]).verify(&t, "ada@example.com"),
+            None
+        );
         let mut forged = t.clone().into_bytes();
         forged[3] = if forged[3] == b'A' { b'B' } else { b'A' };
         assert_eq!(
@@ -195,6 +222,31 @@ mod tests {
             None
         );
         assert_eq!(k.verify("", "ada@example.com"), None);
+    }
+
+    #[test]
+    fn tokens_minted_under_a_previous_key_verify_while_it_is_kept() {
+        let (old, new): (&[u8], &[u8]) = (b"old key material", b"new key material");
+        let sid = Uuid::now_v7();
+        let before = RefreshSecret::new(&[old]);
+        let p = parse_refresh(&before.token("salt", sid, 3)).unwrap();
+        let rotated = RefreshSecret::new(&[new, old]);
+        assert!(rotated.verify("salt", &p));
+        // The successor is minted under the new key, and verifies without the old one.
+        let next = parse_refresh(&rotated.token("salt", sid, 4)).unwrap();
+        assert!(RefreshSecret::new(&[new]).verify("salt", &next));
+        assert!(!RefreshSecret::new(&[new]).verify("salt", &p));
+
+        let device = DeviceKey::new(&[old]).issue("ada@example.com");
+        assert!(
+            DeviceKey::new(&[new, old])
+                .verify(&device, "ada@example.com")
+                .is_some()
+        );
+        assert_eq!(
+            DeviceKey::new(&[new]).verify(&device, "ada@example.com"),
+            None
+        );
     }
 
     #[test]

@@ -400,18 +400,28 @@ impl Auth {
         }
     }
 
-    /// The pair a refresh answers: the user as it is now, the refresh token of `generation`.
+    /// The pair a refresh answers: the user as it is now (from the principal cache, which every
+    /// change to a user evicts, else read and remembered), the refresh token of `generation`.
     async fn next_pair(
         &self,
         session: &session_rows::Model,
         generation: u64,
     ) -> Result<TokenPair, ServiceError> {
-        let (user, roles) = store::users::find_with_roles(&self.db, session.user_id)
-            .await?
-            .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
-            .ok_or_else(invalid_refresh)?;
-        self.login
-            .pair(session, generation, UserView::new(user, roles))
+        let cache = self.principals();
+        let epoch = cache.epoch();
+        let user = match cache.user(session.user_id) {
+            Some(user) => (*user).clone(),
+            None => {
+                let (user, roles) = store::users::find_with_roles(&self.db, session.user_id)
+                    .await?
+                    .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
+                    .ok_or_else(invalid_refresh)?;
+                let user = UserView::new(user, roles);
+                cache.fill_user(epoch, &user);
+                user
+            }
+        };
+        self.login.pair(session, generation, user)
     }
 
     async fn revoke_for_reuse(

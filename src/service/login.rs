@@ -196,15 +196,15 @@ impl Login {
     pub fn new(
         db: DatabaseConnection,
         jwt: Arc<JwtKeys>,
-        key_material: &[u8],
+        key_materials: &[&[u8]],
         settings: AuthSettings,
         principals: Principals,
     ) -> Self {
         Self {
             db,
             jwt,
-            refresh: RefreshSecret::new(key_material),
-            devices: DeviceKey::new(key_material),
+            refresh: RefreshSecret::new(key_materials),
+            devices: DeviceKey::new(key_materials),
             settings,
             principals,
         }

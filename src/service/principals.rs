@@ -126,9 +126,15 @@ impl Principals {
             return;
         }
         inner.sessions.insert(session_id, Arc::new(session));
-        let size = serde_json::to_vec(user).map_or(usize::MAX, |v| v.len());
-        if size <= MAX_VIEW_BYTES {
-            inner.users.insert(user.id, Arc::new(user.clone()));
+        inner.remember_user(user);
+    }
+
+    /// Remember a user view read from the database at `epoch` (a refresh's), under the same rule
+    /// as [`fill`](Self::fill).
+    pub fn fill_user(&self, epoch: Epoch, user: &UserView) {
+        let Some(inner) = self.live() else { return };
+        if inner.epoch.load(Ordering::Acquire) == epoch {
+            inner.remember_user(user);
         }
     }
 
@@ -212,6 +218,14 @@ impl Inner {
             echoes: Default::default(),
             // Random, so two instances' tags do not meet.
             next_tag: AtomicU64::new(rand::random()),
+        }
+    }
+
+    /// Views over [`MAX_VIEW_BYTES`] (big metadata) are not kept.
+    fn remember_user(&self, user: &UserView) {
+        let size = serde_json::to_vec(user).map_or(usize::MAX, |v| v.len());
+        if size <= MAX_VIEW_BYTES {
+            self.users.insert(user.id, Arc::new(user.clone()));
         }
     }
 

@@ -1,11 +1,17 @@
-//! No secret reaches the log on any backend: a full flow (register, login, refresh, MFA enrolment and sign-in, a password reset, a service API key) against `gatehouse serve` with `LOG_FORMAT=json` at debug level, then every password, token, code and key it used is looked for in the whole log; and each request's line carries its id, route template, status, latency and user.
+//! No secret reaches the log on any backend: a full flow (register, login, refresh, MFA enrolment and sign-in, a password reset, a service API key, an integration key stored and decrypted) against `gatehouse serve` with `LOG_FORMAT=json` at debug level and a previous JWT secret configured, then every password, token, code and key it used (the JWT secrets and the master key too) is looked for in the whole log; and each request's line carries its id, route template, status, latency and, where a user is known, the user.
 
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
 
-use crate::helpers::{TestDb, base32_decode, code_at, link_token, step_now, wait_for_eml};
+use crate::helpers::{
+    JWT_SECRET, TestDb, base32_decode, code_at, link_token, step_now, wait_for_eml,
+};
 
 const MASTER_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+/// A signing secret from before a rotation, still verifying.
+const PREVIOUS_JWT_SECRET: &str = "previous-jwt-secret-previous-jwt-secret-01";
+/// A third-party key a user stores.
+const INTEGRATION_KEY: &str = "sk-live-TG9nSHlnaWVuZQ-integration-wxyz";
 
 async fn call(
     client: &reqwest::Client,
@@ -29,6 +35,7 @@ async fn no_secret_reaches_the_log(db: TestDb) {
             ("LOG_FORMAT", "json"),
             ("RUST_LOG", "debug"),
             ("ENCRYPTION_MASTER_KEY", MASTER_KEY),
+            ("JWT_PREVIOUS_SECRETS", PREVIOUS_JWT_SECRET),
             ("ADMIN_USERNAME", "root@example.com"),
             ("ADMIN_PASSWORD", admin_password),
         ])
@@ -41,7 +48,13 @@ async fn no_secret_reaches_the_log(db: TestDb) {
     });
     let c = reqwest::Client::new();
     let url = |p: &str| server.url(p);
-    let mut secrets: Vec<String> = vec![admin_password.into(), MASTER_KEY.into()];
+    let mut secrets: Vec<String> = vec![
+        admin_password.into(),
+        MASTER_KEY.into(),
+        JWT_SECRET.into(),
+        PREVIOUS_JWT_SECRET.into(),
+        INTEGRATION_KEY.into(),
+    ];
     let (password, new_password) = ("First-Secret-Pw1!", "Second-Secret-Pw2!");
     secrets.extend([password.into(), new_password.into()]);
 
@@ -149,6 +162,17 @@ async fn no_secret_reaches_the_log(db: TestDb) {
         aal2["refresh_token"].as_str().unwrap().into(),
     ]);
 
+    // An integration key, stored by its owner.
+    let (s, integration) = call(
+        &c,
+        url("/api/v1/me/integrations"),
+        aal2["access_token"].as_str(),
+        json!({"service": "openai", "api_key": INTEGRATION_KEY, "label": "production"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{integration}");
+    let integration_id = integration["id"].as_str().unwrap().to_string();
+
     // A password reset through the mailed link.
     let (s, _) = call(
         &c,
@@ -202,6 +226,30 @@ async fn no_secret_reaches_the_log(db: TestDb) {
         .unwrap();
     assert_eq!(res.status(), 200);
 
+    // The integration key opened by a service key that may decrypt.
+    let (s, vault) = call(
+        &c,
+        url("/api/v1/api-keys"),
+        Some(&root),
+        json!({"name": "vault", "scopes": ["integrations:decrypt"]}),
+    )
+    .await;
+    assert_eq!(s, 201);
+    let vault = vault["key"].as_str().unwrap().to_string();
+    secrets.push(vault.clone());
+    let opened: Value = c
+        .get(url(&format!(
+            "/api/v1/users/{user_id}/integrations/{integration_id}/secret"
+        )))
+        .bearer_auth(&vault)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(opened["api_key"], INTEGRATION_KEY);
+
     assert!(server.terminate().await.success());
     let log = log_task.await.unwrap();
     assert!(log.lines().count() > 20, "the log was captured: {log}");
@@ -217,21 +265,49 @@ async fn no_secret_reaches_the_log(db: TestDb) {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    let me_line = lines
+    let finished: Vec<&Value> = lines
         .iter()
-        .find(|l| l["span"]["route"] == "/api/v1/auth/me" && l["status"].is_number())
-        .unwrap_or_else(|| panic!("no finished /auth/me request in the log"));
-    assert_eq!(me_line["span"]["user_id"], user_id.as_str());
-    assert!(
-        me_line["span"]["request_id"]
-            .as_str()
-            .is_some_and(|id| id.len() == 36)
-    );
-    assert!(me_line["latency"].is_string() || me_line["latency"].is_number());
-    let by_template = lines
+        .filter(|l| l["message"] == "finished processing request")
+        .collect();
+    // The flow's 16 requests, and the start's polls of /ready.
+    assert!(finished.len() > 16, "{} request lines", finished.len());
+    for line in &finished {
+        let span = &line["span"];
+        assert!(
+            span["request_id"].as_str().is_some_and(|id| id.len() == 36),
+            "{line}"
+        );
+        assert!(
+            span["route"].as_str().is_some_and(|r| r.starts_with('/')),
+            "{line}"
+        );
+        assert!(line["status"].is_number(), "{line}");
+        assert!(
+            line["latency"].is_string() || line["latency"].is_number(),
+            "{line}"
+        );
+    }
+    // The user is named on every call a user's bearer token made.
+    for route in [
+        "/api/v1/auth/me",
+        "/api/v1/auth/mfa/totp/enroll",
+        "/api/v1/me/integrations",
+    ] {
+        let line = finished
+            .iter()
+            .find(|l| l["span"]["route"] == route)
+            .unwrap_or_else(|| panic!("no finished {route} request in the log"));
+        assert_eq!(line["span"]["user_id"], user_id.as_str(), "{line}");
+    }
+    let by_template = finished
         .iter()
         .any(|l| l["span"]["route"] == "/api/v1/users/{id}");
     assert!(by_template, "routes are logged by template, not by value");
+    let secret_route = "/api/v1/users/{id}/integrations/{iid}/secret";
+    assert!(
+        finished.iter().any(|l| l["span"]["route"] == secret_route),
+        "{secret_route}"
+    );
 }
 
 per_backend!(no_secret_reaches_the_log);

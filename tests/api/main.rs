@@ -16,6 +16,7 @@ mod faults;
 mod hardening;
 mod http;
 mod integrations;
+mod key_rotation;
 mod limits;
 mod listing;
 mod lockout;

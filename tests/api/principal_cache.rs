@@ -133,7 +133,61 @@ async fn changes_on_one_instance_reach_the_other(db: TestDb) {
     b.stop().await;
 }
 
-per_backend!(changes_on_one_instance_reach_the_other);
+per_backend!(
+    changes_on_one_instance_reach_the_other,
+    refreshes_on_one_instance_see_changes_on_the_other
+);
+
+/// A refresh answers with the user from the instance's cache: a role change or a disable made
+/// on A shows in, or stops, the next refresh on B, though B has cached the user.
+async fn refreshes_on_one_instance_see_changes_on_the_other(db: TestDb) {
+    let a = instance(&db, REDIS).await;
+    let b = instance(&db, REDIS).await;
+    let admin = a.admin().await;
+    let (bob, _) = a.user_as(&admin, "bob@example.com", &["user"]).await;
+    let mut refresh = a.login("bob@example.com").await.refresh;
+    let sub = uuid::Uuid::parse_str(&bob).unwrap();
+    for role in ["moderator", "user", "moderator"] {
+        // B holds Bob's view in memory before the change.
+        for _ in 0..50 {
+            let res = b.refresh(&refresh).await;
+            assert_eq!(res.status, 200, "{}", res.body);
+            refresh = res.pair().refresh;
+            if b.gh.auth().principals().user(sub).is_some() {
+                break;
+            }
+        }
+        assert!(
+            b.gh.auth().principals().user(sub).is_some(),
+            "B never cached Bob"
+        );
+        let res = a
+            .put(
+                &format!("/api/v1/users/{bob}/roles"),
+                &admin,
+                json!({"roles": [role]}),
+            )
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        let res = b.refresh(&refresh).await;
+        assert_eq!(res.status, 200, "{}", res.body);
+        assert_eq!(res.body["user"]["roles"][0], role, "{}", res.body);
+        let pair = res.pair();
+        assert_eq!(claims(&pair.access)["roles"][0], role);
+        refresh = pair.refresh;
+    }
+    let res = a
+        .patch(
+            &format!("/api/v1/users/{bob}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    assert_eq!(b.refresh(&refresh).await.status, 401);
+    a.stop().await;
+    b.stop().await;
+}
 
 /// A private Redis on a spare port, killed and restarted by the test.
 struct OwnRedis {
