@@ -43,6 +43,7 @@ use crate::service::billing::Billing;
 use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
+use crate::service::oauth::OAuth;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
@@ -82,6 +83,7 @@ struct Inner {
     verification: Verification,
     mfa: Mfa,
     web: Web,
+    oauth: OAuth,
     integrations: Integrations,
     usage: Usage,
     billing: Billing,
@@ -148,6 +150,8 @@ impl Gatehouse {
         );
         let integrations = Integrations::new(db.clone(), envelope.clone());
         let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
+        let oauth =
+            OAuth::new(db.clone(), login.clone(), hasher.clone(), &config).map_err(Error::Usage)?;
         let product = config.ui.product_name.clone();
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, product);
         Ok(Self {
@@ -163,6 +167,7 @@ impl Gatehouse {
                 verification,
                 mfa,
                 web,
+                oauth,
                 integrations,
                 usage,
                 billing,
@@ -211,6 +216,11 @@ impl Gatehouse {
     /// The hosted pages' sessions, CSRF tokens and sign-in codes.
     pub fn web(&self) -> &Web {
         &self.inner.web
+    }
+
+    /// Sign-in through outside providers.
+    pub fn oauth(&self) -> &OAuth {
+        &self.inner.oauth
     }
 
     pub fn integrations(&self) -> &Integrations {

@@ -17,10 +17,27 @@ pub async fn run(config: Config, no_migrate: bool) -> Result<(), Error> {
         .await
         .map_err(|e| crate::config::ConfigError::new("ENCRYPTION_MASTER_KEY", e))?;
     let oauth = &gh.config().oauth;
-    if oauth.enabled || oauth.google_client_id.is_some() || oauth.github_client_id.is_some() {
-        tracing::warn!(
-            "OAUTH_ENABLED, GOOGLE_CLIENT_ID or GITHUB_CLIENT_ID is set, but OAuth login is not built yet: no OAuth route is served"
-        );
+    let configured = oauth.google_client_id.is_some()
+        || oauth.github_client_id.is_some()
+        || !oauth.providers.is_empty();
+    match (oauth.enabled, configured) {
+        (true, false) => tracing::warn!(
+            "OAUTH_ENABLED is true but no provider is configured (GOOGLE_CLIENT_ID, GITHUB_CLIENT_ID, OAUTH_PROVIDERS)"
+        ),
+        (false, true) => tracing::warn!(
+            "sign-in providers are configured but OAUTH_ENABLED is false: none is served"
+        ),
+        (true, true) => {
+            let names: Vec<String> = gh
+                .oauth()
+                .providers()
+                .providers
+                .into_iter()
+                .map(|p| p.name)
+                .collect();
+            tracing::info!(providers = %names.join(","), "sign-in through outside providers is on");
+        }
+        (false, false) => {}
     }
     let listener = tokio::net::TcpListener::bind(bind)
         .await

@@ -37,7 +37,7 @@ pub use cache::{CacheConfig, CacheMode};
 pub use database::{Backend, DEFAULT_DATABASE_URL, DatabaseConfig, parse_database_url};
 pub use jwt::{JwtAlgorithm, JwtConfig};
 pub use mail::MailConfig;
-pub use oauth::OAuthConfig;
+pub use oauth::{GOOGLE_ISSUER, OAuthConfig, OidcProviderConfig};
 pub use password::PasswordConfig;
 pub use rate_limit::{RateLimitBackend, RateLimitConfig};
 pub use server::LogFormat;
@@ -144,7 +144,7 @@ impl Config {
             mail: MailConfig::from_vars(vars)?,
             encryption_master_key: server::encryption_master_key(vars)?,
             encryption_read_keys: server::encryption_read_keys(vars)?,
-            oauth: OAuthConfig::from_vars(vars)?,
+            oauth: OAuthConfig::from_vars(vars, &public_url)?,
             admin: BootstrapAdmin::from_vars(vars)?,
             ui: UiConfig::from_vars(vars, &public_url)?,
             public_url,

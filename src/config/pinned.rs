@@ -94,6 +94,7 @@ const POSTGRES_EVERYTHING_VARS: &[(&str, &str)] = &[
     ("GOOGLE_CLIENT_ID", "g-id"),
     ("GOOGLE_CLIENT_SECRET", "g-secret"),
     ("GITHUB_CLIENT_ID", "gh-id"),
+    ("GITHUB_CLIENT_SECRET", "gh-secret"),
     ("ADMIN_USERNAME", "root@example.com"),
     ("ADMIN_PASSWORD", "AdminPass!1"),
     ("GATEHOUSE_UI", "off"),
@@ -181,6 +182,11 @@ GOOGLE_CLIENT_ID=(unset)
 GOOGLE_CLIENT_SECRET=(unset)
 GITHUB_CLIENT_ID=(unset)
 GITHUB_CLIENT_SECRET=(unset)
+OAUTH_GITHUB_AUTH_URL=https://github.com/login/oauth/authorize
+OAUTH_GITHUB_TOKEN_URL=https://github.com/login/oauth/access_token
+OAUTH_GITHUB_API_URL=https://api.github.com/
+OAUTH_PROVIDERS=
+OAUTH_REDIRECT_ALLOWLIST=http://127.0.0.1:8080
 ADMIN_USERNAME=(unset)
 ADMIN_PASSWORD=(unset)
 GATEHOUSE_UI=on
@@ -239,7 +245,12 @@ OAUTH_ENABLED=true
 GOOGLE_CLIENT_ID=g-id
 GOOGLE_CLIENT_SECRET=********
 GITHUB_CLIENT_ID=gh-id
-GITHUB_CLIENT_SECRET=(unset)
+GITHUB_CLIENT_SECRET=********
+OAUTH_GITHUB_AUTH_URL=https://github.com/login/oauth/authorize
+OAUTH_GITHUB_TOKEN_URL=https://github.com/login/oauth/access_token
+OAUTH_GITHUB_API_URL=https://api.github.com/
+OAUTH_PROVIDERS=
+OAUTH_REDIRECT_ALLOWLIST=https://auth.example.com
 ADMIN_USERNAME=root@example.com
 ADMIN_PASSWORD=********
 GATEHOUSE_UI=off
@@ -514,6 +525,41 @@ fn error_messages() {
         (
             &[("OAUTH_ENABLED", "2")],
             r#"configuration error: OAUTH_ENABLED: expected true or false, got "2""#,
+        ),
+        (
+            &[("GOOGLE_CLIENT_ID", "g-id")],
+            "configuration error: GOOGLE_CLIENT_SECRET: required when GOOGLE_CLIENT_ID is set",
+        ),
+        (
+            &[("OAUTH_GITHUB_API_URL", "api.github.com")],
+            r#"configuration error: OAUTH_GITHUB_API_URL: "api.github.com" is not an http(s) URL"#,
+        ),
+        (
+            &[("OAUTH_PROVIDERS", "acme,Bad Name")],
+            r#"configuration error: OAUTH_PROVIDERS: "Bad Name" is not a provider name (a-z, 0-9, -)"#,
+        ),
+        (
+            &[("OAUTH_PROVIDERS", "github")],
+            r#"configuration error: OAUTH_PROVIDERS: "github" is not a provider name (a-z, 0-9, -)"#,
+        ),
+        (
+            &[("OAUTH_PROVIDERS", "acme")],
+            "configuration error: OAUTH_ACME_ISSUER: required for a provider named in OAUTH_PROVIDERS",
+        ),
+        (
+            &[
+                ("OAUTH_PROVIDERS", "my-idp"),
+                ("OAUTH_MY_IDP_ISSUER", "https://idp.example.com"),
+                ("OAUTH_MY_IDP_CLIENT_ID", "c"),
+            ],
+            "configuration error: OAUTH_MY_IDP_CLIENT_SECRET: required for a provider named in OAUTH_PROVIDERS",
+        ),
+        (
+            &[(
+                "OAUTH_REDIRECT_ALLOWLIST",
+                "https://app.example.com, /relative",
+            )],
+            r#"configuration error: OAUTH_REDIRECT_ALLOWLIST: "/relative" is not an http(s) origin or URL prefix"#,
         ),
         (
             &[("ADMIN_USERNAME", "root")],

@@ -119,6 +119,22 @@ impl Vars {
             })
     }
 
+    /// An `http` or `https` URL, or `default`.
+    pub(super) fn http_url(
+        &self,
+        var: &'static str,
+        default: &str,
+    ) -> Result<url::Url, ConfigError> {
+        let raw = self.get(var).unwrap_or(default);
+        match url::Url::parse(raw) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => Ok(u),
+            _ => Err(ConfigError::new(
+                var,
+                format!("{raw:?} is not an http(s) URL"),
+            )),
+        }
+    }
+
     pub(super) fn secret(&self, var: &'static str) -> Option<Secret> {
         self.get(var).map(Secret::new)
     }

@@ -243,6 +243,18 @@ pub fn random_token(n: usize) -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A secret derived from other secrets: base64url of the SHA-256 of `label` and `inputs`,
+/// NUL-separated (43 characters). One-way, so storing one input's hash gives none of it away.
+pub fn derived_token(label: &str, inputs: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(label.as_bytes());
+    for input in inputs {
+        hash.update([0u8]);
+        hash.update(input.as_bytes());
+    }
+    URL_SAFE_NO_PAD.encode(hash.finalize())
+}
+
 /// Hex SHA-256, how single-use secrets are stored.
 pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))

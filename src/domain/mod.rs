@@ -6,6 +6,7 @@ pub mod client;
 pub mod email;
 pub mod import;
 pub mod import_files;
+pub mod oauth;
 pub mod password_policy;
 pub mod permissions;
 pub mod profile;

@@ -206,13 +206,43 @@ pub(crate) fn signed_in(
 ) -> Response {
     let mut response = body.into_response();
     if let Some(token) = device {
+        let cookie = Cookie {
+            name: DEVICE_COOKIE,
+            value: &token,
+            path: "/",
+            max_age: 31_536_000,
+            same_site: "Strict",
+        };
+        cookie.set(gh, &mut response);
+    }
+    response
+}
+
+/// An HttpOnly cookie to set on an answer (`Secure` when the public URL is https).
+pub(crate) struct Cookie<'a> {
+    pub name: &'a str,
+    pub value: &'a str,
+    pub path: &'a str,
+    pub max_age: u64,
+    pub same_site: &'a str,
+}
+
+impl Cookie<'_> {
+    pub(crate) fn set(&self, gh: &Gatehouse, response: &mut Response) {
         let secure = if gh.config().public_url.scheme() == "https" {
             "; Secure"
         } else {
             ""
         };
+        let Cookie {
+            name,
+            value,
+            path,
+            max_age,
+            same_site,
+        } = self;
         let cookie = format!(
-            "{DEVICE_COOKIE}={token}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Strict{secure}"
+            "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite={same_site}{secure}"
         );
         if let Ok(value) = axum::http::HeaderValue::from_str(&cookie) {
             response
@@ -220,7 +250,6 @@ pub(crate) fn signed_in(
                 .append(axum::http::header::SET_COOKIE, value);
         }
     }
-    response
 }
 
 /// Spend a refresh token for a new pair.

@@ -238,6 +238,18 @@ where
 /// The name of the cookie that carries a device token (OWASP "device cookies").
 pub const DEVICE_COOKIE: &str = "gatehouse_device";
 
+/// The value of the request's cookie `name`, if it sent one.
+pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.trim().to_string())
+}
+
 /// The device token a client sends back in its `gatehouse_device` cookie, if any.
 #[derive(Debug, Clone, Default)]
 pub struct DeviceCookie(pub Option<String>);

@@ -7,6 +7,7 @@ pub mod extract;
 pub mod integrations;
 pub mod json;
 pub mod mfa;
+pub mod oauth;
 pub mod ops;
 pub(crate) mod pages;
 pub mod problem;
@@ -109,6 +110,7 @@ async fn limit_body(
         (name = "operations", description = "Liveness, readiness, keys, documentation"),
         (name = "auth", description = "Register, login, tokens and sessions"),
         (name = "mfa", description = "TOTP multi-factor authentication"),
+        (name = "oauth", description = "Sign-in through Google, GitHub and OpenID Connect providers; linked identities"),
         (name = "users", description = "Users and roles (RBAC)"),
         (name = "admin", description = "Audit log, session clean-up, service API keys"),
         (name = "integrations", description = "Third-party API keys of users, encrypted at rest"),
@@ -123,6 +125,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(mfa::routes())
+        .merge(oauth::routes())
         .merge(users::routes())
         .merge(admin::routes())
         .merge(integrations::routes())

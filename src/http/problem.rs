@@ -155,6 +155,12 @@ impl From<ServiceError> for Problem {
                 tracing::warn!(error = %detail, "database unavailable");
                 Problem::database_unavailable()
             }
+            ServiceError::BadRequest { code, detail } => {
+                Problem::new(StatusCode::BAD_REQUEST, code, detail)
+            }
+            ServiceError::Upstream { code, detail } => {
+                Problem::new(StatusCode::BAD_GATEWAY, code, detail).retry_after(5)
+            }
             ServiceError::NotConfigured { code, detail } => {
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE, code, detail)
             }

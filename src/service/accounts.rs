@@ -110,7 +110,7 @@ impl Accounts {
             detail: serde_json::json!({"via": "operator"}),
             ..Default::default()
         };
-        match create_account(&self.db, &self.hasher, &email, password, spec, audit).await {
+        match create_account(&self.db, &self.hasher, &email, Some(password), spec, audit).await {
             Ok(_) => Ok(AdminOutcome::Created),
             // Someone created it meanwhile (two instances starting together): promote that one.
             Err(ServiceError::Conflict { .. }) => self
@@ -209,15 +209,16 @@ impl Accounts {
         Ok(store::roles::upsert(&self.db, &defs).await?)
     }
 
-    /// Delete expired and revoked sessions and spent one-time tokens, in batches; audited with
-    /// the admin who asked (none from the CLI). Returns how many rows went.
+    /// Delete expired and revoked sessions, spent one-time tokens and expired OAuth flows, in
+    /// batches; audited with the admin who asked (none from the CLI). Returns how many rows went.
     pub async fn cleanup_sessions(
         &self,
         by: Option<(&Principal, &ClientInfo)>,
     ) -> Result<u64, ServiceError> {
         let day_ago = store::now() - chrono::Duration::days(1);
         let deleted = store::sessions::cleanup(&self.db).await?
-            + store::throttles::sweep(&self.db, day_ago).await?;
+            + store::throttles::sweep(&self.db, day_ago).await?
+            + store::oauth::delete_expired_states(&self.db, store::now()).await?;
         let entry = AuditEntry {
             event: "sessions_cleaned",
             actor_id: by.map(|(who, _)| who.user_id),

@@ -23,7 +23,6 @@ use crate::domain::roles::Role;
 use crate::domain::sessions::{RefreshMiss, SessionState, classify_refresh_miss};
 use crate::store::audit::AuditEntry;
 use crate::store::entities::sessions as session_rows;
-use crate::store::one_time_tokens::Purpose;
 use crate::store::{self, StoreError};
 
 /// A session's `last_used_at` is written at most this often.
@@ -48,25 +47,7 @@ pub struct Auth {
     verification: Verification,
 }
 
-/// How long the `mfa_token` between password and code lives.
-const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
-
-/// `{"mfa_required": true, "mfa_token": "...", "methods": [...]}`: the password was right, now a second factor.
-#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
-pub struct MfaChallenge {
-    pub mfa_required: bool,
-    /// Single-use, valid 5 minutes; send it to `POST /auth/mfa/verify`.
-    pub mfa_token: String,
-    pub methods: Vec<&'static str>,
-}
-
-/// What a password login answers.
-#[derive(Debug, Clone, serde::Serialize)]
-#[serde(untagged)]
-pub enum LoginOutcome {
-    Tokens(Box<TokenPair>),
-    MfaRequired(MfaChallenge),
-}
+pub use super::login::{LoginOutcome, MfaChallenge};
 
 fn invalid_credentials() -> ServiceError {
     ServiceError::Unauthorized {
@@ -135,7 +116,8 @@ impl Auth {
             ..Default::default()
         });
         let conceal = self.login.settings().register_conceal_existing;
-        let user = match create_account(&self.db, &self.hasher, &email, password, spec, audit).await
+        let user = match create_account(&self.db, &self.hasher, &email, Some(password), spec, audit)
+            .await
         {
             Err(ServiceError::Conflict { code, .. }) if conceal && code == "email_taken" => {
                 // The work a new account costs, so the answer takes as long.
@@ -245,20 +227,9 @@ impl Auth {
             if let Some(hash) = new_hash {
                 store::users::set_password(&self.db, user.id, hash).await?;
             }
-            let mfa_token = tokens::random_token(32);
-            store::one_time_tokens::issue(
-                &self.db,
-                user.id,
-                Purpose::MfaLogin,
-                tokens::sha256_hex(&mfa_token),
-                store::now() + MFA_TOKEN_TTL,
-            )
-            .await?;
-            return Ok(LoginOutcome::MfaRequired(MfaChallenge {
-                mfa_required: true,
-                mfa_token,
-                methods: vec!["totp", "recovery_code"],
-            }));
+            return Ok(LoginOutcome::MfaRequired(
+                self.login.mfa_challenge(user.id).await?,
+            ));
         }
         Ok(LoginOutcome::Tokens(Box::new(
             self.login

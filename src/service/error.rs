@@ -40,6 +40,12 @@ pub enum ServiceError {
     Busy,
     #[error("{0}")]
     Unavailable(String),
+    /// The request cannot be served as sent (a parameter outside what is allowed).
+    #[error("{detail}")]
+    BadRequest { code: &'static str, detail: String },
+    /// A server this call depends on (an outside sign-in provider) did not answer usefully.
+    #[error("{detail}")]
+    Upstream { code: &'static str, detail: String },
     /// A feature this call needs is not configured on this server.
     #[error("{detail}")]
     NotConfigured { code: &'static str, detail: String },

@@ -23,6 +23,26 @@ use crate::store;
 use crate::store::audit::AuditEntry;
 use crate::store::entities::{sessions as session_rows, users as user_rows};
 
+/// How long the `mfa_token` between the first and the second factor lives.
+const MFA_TOKEN_TTL: Duration = Duration::minutes(5);
+
+/// `{"mfa_required": true, "mfa_token": "...", "methods": [...]}`: the first factor was right, now a second.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct MfaChallenge {
+    pub mfa_required: bool,
+    /// Single-use, valid 5 minutes; send it to `POST /auth/mfa/verify`.
+    pub mfa_token: String,
+    pub methods: Vec<&'static str>,
+}
+
+/// What a sign-in answers: a token pair, or the MFA step.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(untagged)]
+pub enum LoginOutcome {
+    Tokens(Box<TokenPair>),
+    MfaRequired(MfaChallenge),
+}
+
 /// The caller behind a valid access token of a live session.
 #[derive(Debug, Clone)]
 pub struct Principal {
@@ -47,6 +67,26 @@ impl Principal {
             .filter_map(|r| Role::parse(r))
             .any(|r| r.allows(permission))
     }
+}
+
+/// A new single-use secret of `user_id` for `purpose`, valid for `ttl`: the secret to hand
+/// out (the database keeps its SHA-256).
+pub(crate) async fn issue_secret(
+    db: &DatabaseConnection,
+    user_id: Uuid,
+    purpose: store::one_time_tokens::Purpose,
+    ttl: Duration,
+) -> Result<String, ServiceError> {
+    let secret = tokens::random_token(32);
+    store::one_time_tokens::issue(
+        db,
+        user_id,
+        purpose,
+        tokens::sha256_hex(&secret),
+        store::now() + ttl,
+    )
+    .await?;
+    Ok(secret)
 }
 
 /// What `domain::accounts::may_log_in` needs to know of a user row.
@@ -318,6 +358,23 @@ impl Login {
         };
         audit_after(&self.db, client.stamp(entry)).await;
         Ok(pair)
+    }
+
+    /// Half a login for an account with a second factor: the single-use `mfa_token` that
+    /// `POST /auth/mfa/verify` finishes.
+    pub async fn mfa_challenge(&self, user_id: Uuid) -> Result<MfaChallenge, ServiceError> {
+        let mfa_token = issue_secret(
+            &self.db,
+            user_id,
+            store::one_time_tokens::Purpose::MfaLogin,
+            MFA_TOKEN_TTL,
+        )
+        .await?;
+        Ok(MfaChallenge {
+            mfa_required: true,
+            mfa_token,
+            methods: vec!["totp", "recovery_code"],
+        })
     }
 
     /// Open a session for an authenticated user and return its first token pair.

@@ -2,7 +2,9 @@
 //!
 //! Dependencies run one way: `login` (sign-in mechanics) and `new_account` serve `auth`, `mfa`,
 //! `users` and `accounts`; `audit` and `error` serve every module; no use case calls another
-//! except `auth`, which queues verification mail through `verification`.
+//! except `auth`, which queues verification mail through `verification`. `oauth` (sign-in
+//! through outside providers) finishes its sign-ins with `login` and makes accounts with
+//! `new_account`.
 
 pub mod accounts;
 pub mod api_keys;
@@ -17,6 +19,7 @@ pub mod introspection;
 pub mod login;
 pub mod mfa;
 pub mod new_account;
+pub mod oauth;
 pub mod paging;
 pub mod principals;
 pub mod usage;

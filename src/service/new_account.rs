@@ -1,4 +1,4 @@
-//! The one way an account is made (register, `POST /users`, the admin CLI): parse what was sent, check the email is free, hash, and insert the account, its roles, metadata and audit row in one transaction.
+//! The one way an account is made (register, `POST /users`, the admin CLI, sign-up through an outside provider): parse what was sent, check the email is free, hash, and insert the account, its roles, metadata, identity and audit row in one transaction.
 
 use sea_orm::{DatabaseConnection, TransactionTrait};
 
@@ -59,16 +59,20 @@ pub(crate) struct AccountSpec {
     pub metadata: Option<Metadata>,
     /// The account is made by its owner (register): the audit row names it as the actor.
     pub self_service: bool,
+    /// The outside identity the account is made with (sign-up through a provider), linked in
+    /// the same transaction.
+    pub identity: Option<store::oauth::NewIdentity>,
 }
 
-/// Hash the password, then insert the account with its roles and metadata and the audit row
-/// `audit` (its `user_id` set to the new account) in one transaction. A taken email (checked
-/// before hashing, and again by the unique index) is 409 `email_taken`.
+/// Hash the password (an account made through a provider has none), then insert the account
+/// with its roles, metadata and identity and the audit row `audit` (its `user_id` set to the
+/// new account) in one transaction. A taken email (checked before hashing, and again by the
+/// unique index) is 409 `email_taken`.
 pub(crate) async fn create_account(
     db: &DatabaseConnection,
     hasher: &PasswordHasher,
     email: &Email,
-    password: &str,
+    password: Option<&str>,
     spec: AccountSpec,
     audit: AuditEntry,
 ) -> Result<user_rows::Model, ServiceError> {
@@ -82,12 +86,15 @@ pub(crate) async fn create_account(
     {
         return Err(taken());
     }
-    let hash = hasher.hash(password.to_string()).await?;
+    let hash = match password {
+        Some(password) => Some(hasher.hash(password.to_string()).await?),
+        None => None,
+    };
     let txn = db.begin().await.map_err(StoreError::from)?;
     let new = store::users::NewUser {
         email: email.as_str().to_string(),
         email_lower: email.key().to_string(),
-        password_hash: Some(hash),
+        password_hash: hash,
         name: spec.name.map(DisplayName::into_string),
         roles: spec.roles,
         email_verified: spec.email_verified,
@@ -97,6 +104,9 @@ pub(crate) async fn create_account(
         Err(StoreError::Conflict(_)) => return Err(taken()),
         Err(e) => return Err(e.into()),
     };
+    if let Some(identity) = spec.identity {
+        store::oauth::insert_identity(&txn, user.id, identity).await?;
+    }
     if let Some(metadata) = spec.metadata {
         let change = store::users::ProfileChange {
             metadata: Some(metadata.into_value()),

@@ -251,6 +251,7 @@ impl Users {
             email_verified: new.email_verified,
             metadata,
             self_service: false,
+            identity: None,
         };
         let audit = client.stamp(AuditEntry {
             event: "user_created",
@@ -258,8 +259,15 @@ impl Users {
             detail: serde_json::json!({"roles": names(&roles)}),
             ..Default::default()
         });
-        let user =
-            create_account(&self.db, &self.hasher, &email, &new.password, spec, audit).await?;
+        let user = create_account(
+            &self.db,
+            &self.hasher,
+            &email,
+            Some(&new.password),
+            spec,
+            audit,
+        )
+        .await?;
         self.view(user.id).await
     }
 

@@ -12,6 +12,7 @@ pub mod integrations;
 mod lockout;
 pub mod migrations;
 pub mod notify;
+pub mod oauth;
 pub mod one_time_tokens;
 pub mod recovery_codes;
 pub mod roles;

@@ -1,4 +1,4 @@
-//! Queries on single-use secrets (email verification, password reset, MFA login, sign-in codes): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
+//! Queries on single-use secrets (email verification, password reset, MFA login, sign-in codes, OAuth exchange codes and link tickets): stored as SHA-256 hashes, spent by one conditional UPDATE whose row count decides the winner.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
@@ -21,6 +21,11 @@ pub enum Purpose {
     MfaLogin,
     /// The code a hosted sign-in hands an app (`/login?redirect_to=`), exchanged for tokens.
     SignInCode,
+    /// The one-time code an outside provider's sign-in hands the browser, for
+    /// `POST /auth/oauth/exchange`.
+    OAuthExchange,
+    /// A signed-in user's ticket to start linking an outside identity.
+    OAuthLink,
 }
 
 impl Purpose {
@@ -30,6 +35,8 @@ impl Purpose {
             Purpose::PasswordReset => "password_reset",
             Purpose::MfaLogin => "mfa_login",
             Purpose::SignInCode => "sign_in_code",
+            Purpose::OAuthExchange => "oauth_exchange",
+            Purpose::OAuthLink => "oauth_link",
         }
     }
 }
@@ -86,6 +93,20 @@ pub async fn spend<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(res.rows_affected == 1)
+}
+
+/// Find the live token with this hash and purpose and spend it: the token for exactly one
+/// caller, however many race; `None` for an unknown, expired or spent one.
+pub async fn take<C: ConnectionTrait>(
+    db: &C,
+    purpose: Purpose,
+    token_hash: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<one_time_tokens::Model>, StoreError> {
+    let Some(token) = find_live(db, purpose, token_hash, now).await? else {
+        return Ok(None);
+    };
+    Ok(spend(db, token.id, now).await?.then_some(token))
 }
 
 /// Spend every unspent token of a user for `purpose` (older links die with the one used).

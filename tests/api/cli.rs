@@ -2,7 +2,7 @@
 
 use crate::helpers::{Backend, TestDb, assert_one_line_failure, assert_success, stdout};
 
-const ALL_TABLES: usize = 13;
+const ALL_TABLES: usize = 14;
 
 async fn init_status_and_round_trip(db: TestDb) {
     db.run_ok(&["db", "init"]).await;
@@ -155,7 +155,7 @@ async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
         .serve(&[
             ("ADMIN_USERNAME", "boot@example.com"),
             ("ADMIN_PASSWORD", "Bo0t-Strap!"),
-            // Accepted but not built yet: the start must say so.
+            // On without a provider: the start must say so.
             ("OAUTH_ENABLED", "true"),
         ])
         .await;
@@ -166,7 +166,10 @@ async fn serve_migrates_bootstraps_admin_and_stops_on_sigterm(db: TestDb) {
     tokio::io::AsyncReadExt::read_to_string(&mut log_pipe, &mut log)
         .await
         .unwrap();
-    assert!(log.contains("OAuth login is not built yet"), "{log}");
+    assert!(
+        log.contains("OAUTH_ENABLED is true but no provider is configured"),
+        "{log}"
+    );
     assert!(!log.contains("Bo0t-Strap!"), "no secret in the log");
     let listed = stdout(&db.run(&["users", "list"]).await);
     let line = listed

@@ -202,6 +202,13 @@ fn not_literal() -> BTreeMap<&'static str, (&'static str, String)> {
                 "http://127.0.0.1:8080".to_string(),
             ),
         ),
+        (
+            "OAUTH_REDIRECT_ALLOWLIST",
+            (
+                "`GATEHOUSE_PUBLIC_URL`'s origin",
+                "http://127.0.0.1:8080".to_string(),
+            ),
+        ),
         // No value; on SQLite a random key is made and kept beside the database file.
         (
             "JWT_SECRET",

@@ -25,6 +25,7 @@ mod log_hygiene;
 mod mail;
 mod mfa;
 mod pages;
+mod oauth;
 mod principal_cache;
 mod refresh;
 mod register_login;

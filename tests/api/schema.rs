@@ -124,6 +124,7 @@ async fn exercise(db: &DatabaseConnection) {
             "integrations",
             "login_throttles",
             "oauth_identities",
+            "oauth_states",
             "one_time_tokens",
             "recovery_codes",
             "roles",
@@ -144,8 +145,8 @@ async fn exercise(db: &DatabaseConnection) {
         _ => "timestamp_with_timezone_text",
     };
     for (column, count) in [
-        ("created_at", 10),
-        ("expires_at", 3),
+        ("created_at", 11),
+        ("expires_at", 4),
         ("granted_at", 1),
         ("at", 1),
     ] {

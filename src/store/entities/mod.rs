@@ -6,6 +6,7 @@ pub mod billing_records;
 pub mod integrations;
 pub mod login_throttles;
 pub mod oauth_identities;
+pub mod oauth_states;
 pub mod one_time_tokens;
 pub mod recovery_codes;
 pub mod roles;

@@ -11,6 +11,7 @@ mod m0007_role_permissions;
 mod m0008_login_throttles;
 mod m0009_canonical_email_keys;
 mod m0010_usage_idempotency;
+mod m0011_oauth_states;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_login_throttles::Migration),
             Box::new(m0009_canonical_email_keys::Migration),
             Box::new(m0010_usage_idempotency::Migration),
+            Box::new(m0011_oauth_states::Migration),
         ]
     }
 }
@@ -62,6 +64,7 @@ mod tests {
                 "m0008_login_throttles",
                 "m0009_canonical_email_keys",
                 "m0010_usage_idempotency",
+                "m0011_oauth_states",
             ]
         );
     }

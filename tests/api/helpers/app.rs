@@ -119,7 +119,19 @@ pub fn claims(jwt: &str) -> Value {
 impl TestApp {
     pub async fn start(url: &str, dir: &Path, extra_env: &[(&str, &str)]) -> TestApp {
         let client = reqwest::Client::builder().user_agent(USER_AGENT);
-        Self::start_with(url, dir, extra_env, client.build().unwrap()).await
+        Self::start_with(url, dir, extra_env, client.build().unwrap(), None).await
+    }
+
+    /// A server on `listener`, bound beforehand so that its address can be configured (as
+    /// `GATEHOUSE_PUBLIC_URL`) and handed to others (an OAuth provider's redirect URI).
+    pub async fn start_on(
+        url: &str,
+        dir: &Path,
+        extra_env: &[(&str, &str)],
+        listener: TcpListener,
+    ) -> TestApp {
+        let client = reqwest::Client::builder().user_agent(USER_AGENT);
+        Self::start_with(url, dir, extra_env, client.build().unwrap(), Some(listener)).await
     }
 
     /// A server whose background work a test can wait out with [`TestApp::settle`]: its client
@@ -129,7 +141,7 @@ impl TestApp {
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .pool_max_idle_per_host(0);
-        let mut app = Self::start_with(url, dir, extra_env, client.build().unwrap()).await;
+        let mut app = Self::start_with(url, dir, extra_env, client.build().unwrap(), None).await;
         // The cache's listener is long-lived: count it in the idle baseline, once it runs.
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         while !app.gh.auth().principals().started() {
@@ -159,8 +171,12 @@ impl TestApp {
         dir: &Path,
         extra_env: &[(&str, &str)],
         client: reqwest::Client,
+        listener: Option<TcpListener>,
     ) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        };
         Self::serve_on(listener, url, dir, extra_env, client).await
     }
 

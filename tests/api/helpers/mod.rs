@@ -1,10 +1,11 @@
-//! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a real browser over WebDriver, a cuttable TCP proxy, races, mail, and `per_backend!`.
+//! The harness every flow module shares: a database per test on each backend, the CLI runner, the in-process server with its typed calls, a real browser over WebDriver, a cuttable TCP proxy, races, mail, outside sign-in providers, and `per_backend!`.
 
 mod app;
 mod browser;
 mod cli;
 mod db;
 mod mail;
+mod oidc;
 mod proxy;
 mod race;
 mod settle;
@@ -15,6 +16,7 @@ pub use browser::Browser;
 pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
 pub use db::{Backend, JWT_SECRET, TestDb};
 pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
+pub use oidc::{Browser, OAuthWorld, param, with_param};
 pub use proxy::Proxy;
 pub use race::{count, distinct, race_on, race_replies, race_with};
 pub use totp::{MASTER_KEY, base32_decode, code_at, step_now, wrong_code};
