@@ -450,6 +450,66 @@ async fn github_signs_in_with_a_verified_primary_email_only(db: TestDb) {
     assert_eq!(db.query("SELECT id FROM users").await.len(), 1);
 }
 
+/// The hosted sign-in page offers every enabled provider; a sign-in through one lands on
+/// `/login/oauth`, which turns its one-time code into a page session; a refusal is explained.
+async fn the_hosted_sign_in_page_signs_in_through_a_provider(db: TestDb) {
+    let w = db.oauth_app(&[]).await;
+    let b = Browser::new();
+    let page = b.get(&w.s.url("/login")).await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert!(page.text.contains("Continue with GitHub"), "{}", page.text);
+    assert!(
+        page.text.contains("Continue with Acme SSO"),
+        "{}",
+        page.text
+    );
+    let start = page
+        .text
+        .split('"')
+        .find(|part| part.starts_with("/api/v1/auth/oauth/acme/authorize?"))
+        .expect("a button for acme")
+        .replace("&amp;", "&");
+    assert_eq!(
+        param(&w.s.url(&start), "redirect_uri").as_deref(),
+        Some(w.s.url("/login/oauth").as_str())
+    );
+
+    let res = b.get(&w.s.url(&start)).await;
+    assert_eq!(res.status, 302, "{}", res.text);
+    let callback = at_provider(&w, &b, res.header("location"), "grace").await;
+    let res = b.get(&callback).await;
+    assert_eq!(res.status, 302, "{}", res.text);
+    let landing = res.header("location").to_string();
+    assert!(
+        landing.starts_with(&w.s.url("/login/oauth?code=")),
+        "{landing}"
+    );
+    let res = b.get(&landing).await;
+    assert!(res.status.is_redirection(), "{} {}", res.status, res.text);
+    assert_eq!(res.header("location"), "/account");
+    let account = b.get(&w.s.url("/account")).await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert!(
+        account.text.contains("grace@example.com"),
+        "{}",
+        account.text
+    );
+    // The code was spent on the way in.
+    let again = Browser::new().get(&landing).await;
+    assert_eq!(again.status, 400, "{}", again.text);
+
+    // A provider that does not vouch for the email: the page says why, no session.
+    let b = Browser::new();
+    let res = b.get(&w.s.url(&start)).await;
+    let callback = at_provider(&w, &b, res.header("location"), "heidi.unverified").await;
+    let landing = b.get(&callback).await.header("location").to_string();
+    assert!(landing.contains("error=email_not_verified"), "{landing}");
+    let res = b.get(&landing).await;
+    assert_eq!(res.status, 400, "{}", res.text);
+    assert!(res.text.contains("not verified your email"), "{}", res.text);
+    assert_eq!(b.get(&w.s.url("/account")).await.status, 303);
+}
+
 per_backend!(
     sign_up_then_sign_in_with_the_same_identity,
     links_by_email_only_when_both_sides_verified_it,
@@ -460,4 +520,5 @@ per_backend!(
     an_account_with_mfa_still_takes_its_second_step,
     a_signed_in_user_links_another_identity,
     github_signs_in_with_a_verified_primary_email_only,
+    the_hosted_sign_in_page_signs_in_through_a_provider,
 );

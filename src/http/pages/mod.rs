@@ -28,6 +28,7 @@ use crate::domain::client::ClientInfo;
 use crate::domain::roles::Role;
 use crate::service::ServiceError;
 use crate::service::login::Principal;
+use crate::service::oauth::ProviderList;
 
 /// The stylesheet every page links (compiled in; the accent colour is prepended at start).
 const STYLE: &str = include_str!("../../../templates/style.css");
@@ -42,6 +43,7 @@ pub(crate) fn routes(gh: &Gatehouse) -> Router<Gatehouse> {
         .route("/ui/style.css", get(stylesheet))
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/login/mfa", post(sign_in::second_factor))
+        .route("/login/oauth", get(sign_in::oauth_landing))
         .route(
             "/register",
             get(sign_in::register_form).post(sign_in::register),
@@ -514,41 +516,39 @@ pub(crate) struct OAuthButton {
 
 /// The sign-in buttons for `providers` (name, display name), each starting the provider's flow
 /// and coming back to `redirect_uri`.
-pub(crate) fn oauth_buttons(providers: &[(&str, &str)], redirect_uri: &str) -> Vec<OAuthButton> {
+pub(crate) fn oauth_buttons(providers: &ProviderList, redirect_uri: &str) -> Vec<OAuthButton> {
     let back: String = url::form_urlencoded::byte_serialize(redirect_uri.as_bytes()).collect();
     providers
+        .providers
         .iter()
-        .map(|(name, display)| OAuthButton {
-            label: format!("Continue with {display}"),
-            href: format!("/api/v1/auth/oauth/{name}/authorize?redirect_uri={back}"),
+        .map(|p| OAuthButton {
+            label: format!("Continue with {}", p.display_name),
+            href: format!(
+                "/api/v1/auth/oauth/{}/authorize?redirect_uri={back}",
+                p.name
+            ),
         })
         .collect()
-}
-
-/// The providers enabled today: the Google and GitHub presets, each once its client id is set.
-pub(crate) fn enabled_providers(config: &Config) -> Vec<(&'static str, &'static str)> {
-    let oauth = &config.oauth;
-    if !oauth.enabled {
-        return Vec::new();
-    }
-    [
-        ("google", "Google", oauth.google_client_id.is_some()),
-        ("github", "GitHub", oauth.github_client_id.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, _, on)| *on)
-    .map(|(name, display, _)| (name, display))
-    .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::service::oauth::ProviderView;
 
     #[test]
     fn oauth_buttons_link_to_the_authorize_route_with_the_return_address_encoded() {
+        let list = |names: &[(&str, &str)]| ProviderList {
+            providers: names
+                .iter()
+                .map(|(name, display)| ProviderView {
+                    name: name.to_string(),
+                    display_name: display.to_string(),
+                })
+                .collect(),
+        };
         let buttons = oauth_buttons(
-            &[("google", "Google"), ("github", "GitHub")],
+            &list(&[("google", "Google"), ("github", "GitHub")]),
             "https://id.example.com/login?x=1&y=2",
         );
         assert_eq!(buttons.len(), 2);
@@ -557,7 +557,7 @@ mod tests {
             buttons[1].href,
             "/api/v1/auth/oauth/github/authorize?redirect_uri=https%3A%2F%2Fid.example.com%2Flogin%3Fx%3D1%26y%3D2"
         );
-        assert!(oauth_buttons(&[], "x").is_empty());
+        assert!(oauth_buttons(&list(&[]), "x").is_empty());
     }
 
     #[test]

@@ -8,8 +8,7 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    Form, Layout, NoFields, OAuthButton, Page, PageError, PageResult, enabled_providers, explain,
-    oauth_buttons,
+    Form, Layout, NoFields, OAuthButton, Page, PageError, PageResult, explain, oauth_buttons,
 };
 use crate::http::extract::DeviceCookie;
 use crate::service::ServiceError;
@@ -115,7 +114,7 @@ fn login_page(page: &Page, email: &str, redirect_to: &str, error: Option<String>
         email: email.to_string(),
         redirect_to: redirect_to.to_string(),
         error,
-        oauth: oauth_buttons(&enabled_providers(page.gh().config()), &back),
+        oauth: oauth_buttons(&page.gh().oauth().providers(), &back),
     }
 }
 
@@ -186,6 +185,45 @@ pub(crate) async fn login(
                 &login_page(&page, &form.email, &form.redirect_to, Some(message)),
             ))
         }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct OAuthLanding {
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// Where a provider sign-in started from the sign-in page comes back: its one-time code
+/// becomes a page session (or the second step, when the account has one).
+pub(crate) async fn oauth_landing(page: Page, Query(q): Query<OAuthLanding>) -> PageResult {
+    let refused = |message: String| {
+        Ok(page.render(
+            StatusCode::BAD_REQUEST,
+            &login_page(&page, "", "", Some(message)),
+        ))
+    };
+    let Some(code) = q.code.filter(|c| !c.is_empty()) else {
+        return refused(match q.error.as_deref() {
+            Some("email_not_verified") => {
+                "The provider has not verified your email address, so it cannot sign you in here."
+                    .into()
+            }
+            Some("account_not_verified") => {
+                "An account with this email exists but its address is not verified yet: sign in with its password first.".into()
+            }
+            _ => "Signing in through the provider did not work. Try again.".into(),
+        });
+    };
+    match page.gh().oauth().exchange(&code, &page.client).await {
+        Ok(LoginOutcome::Tokens(pair)) => signed_in(&page, *pair, None).await,
+        Ok(LoginOutcome::MfaRequired(challenge)) => page.ok(&MfaPage {
+            layout: page.layout("Two-step verification"),
+            mfa_token: challenge.mfa_token,
+            redirect_to: String::new(),
+            error: None,
+        }),
+        Err(e) => refused(explain(e).1),
     }
 }
 
