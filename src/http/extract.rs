@@ -238,7 +238,7 @@ where
 /// The name of the cookie that carries a device token (OWASP "device cookies").
 pub const DEVICE_COOKIE: &str = "gatehouse_device";
 
-/// The value of the request's cookie `name`, if it sent one.
+/// The value of the first cookie called `name` the request sends, if any.
 pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
@@ -260,18 +260,6 @@ impl<S: Send + Sync> FromRequestParts<S> for DeviceCookie {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(DeviceCookie(cookie(&parts.headers, DEVICE_COOKIE)))
     }
-}
-
-/// The value of the first cookie called `name` the request sends, if any.
-pub(crate) fn cookie(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.trim().to_string())
 }
 
 /// Where the request came from.

@@ -3,11 +3,11 @@
 use serde_json::json;
 
 use crate::helpers::{
-    Browser, OAuthWorld, PASSWORD, Reply, TestDb, code_at, param, step_now, with_param,
+    CookieBrowser, OAuthWorld, PASSWORD, Reply, TestDb, code_at, param, step_now, with_param,
 };
 
 /// Start at Gatehouse in `b`: the provider's authorization URL (the binder cookie is now in `b`).
-async fn authorize(w: &OAuthWorld, b: &Browser, provider: &str) -> String {
+async fn authorize(w: &OAuthWorld, b: &CookieBrowser, provider: &str) -> String {
     let start = with_param(
         &w.s.url(&format!("/api/v1/auth/oauth/{provider}/authorize")),
         "redirect_uri",
@@ -20,7 +20,7 @@ async fn authorize(w: &OAuthWorld, b: &Browser, provider: &str) -> String {
 
 /// From the provider's authorization URL, signed in there as `login`: the callback URL at
 /// Gatehouse the provider sends the browser to (not visited yet).
-async fn at_provider(w: &OAuthWorld, b: &Browser, url: &str, login: &str) -> String {
+async fn at_provider(w: &OAuthWorld, b: &CookieBrowser, url: &str, login: &str) -> String {
     let hint = if url.starts_with(&w.github.base) {
         "login"
     } else {
@@ -34,7 +34,7 @@ async fn at_provider(w: &OAuthWorld, b: &Browser, url: &str, login: &str) -> Str
 }
 
 /// Visit the callback: where Gatehouse sends the browser (it must be the `redirect_uri`).
-async fn back(w: &OAuthWorld, b: &Browser, callback: &str) -> String {
+async fn back(w: &OAuthWorld, b: &CookieBrowser, callback: &str) -> String {
     let res = b.get(callback).await;
     assert_eq!(res.status, 302, "{}", res.text);
     let location = res.header("location").to_string();
@@ -44,7 +44,7 @@ async fn back(w: &OAuthWorld, b: &Browser, callback: &str) -> String {
 
 /// A whole flow in a new browser, signed in at `provider` as `login`: where it ends.
 async fn flow(w: &OAuthWorld, provider: &str, login: &str) -> String {
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let url = authorize(w, &b, provider).await;
     let callback = at_provider(w, &b, &url, login).await;
     back(w, &b, &callback).await
@@ -78,7 +78,7 @@ async fn sign_up_then_sign_in_with_the_same_identity(db: TestDb) {
     );
 
     // The authorize answer: state, nonce and PKCE S256 on the way out, a binding cookie.
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let start = with_param(
         &w.s.url("/api/v1/auth/oauth/acme/authorize"),
         "redirect_uri",
@@ -193,16 +193,16 @@ async fn links_by_email_only_when_both_sides_verified_it(db: TestDb) {
 
 async fn the_flow_is_bound_to_its_browser_state_and_nonce(db: TestDb) {
     let w = db.oauth_app(&[]).await;
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let url = authorize(&w, &b, "acme").await;
     let callback = at_provider(&w, &b, &url, "carol").await;
 
     // Another browser (no cookie, or someone else's binder) cannot finish it.
-    let stranger = Browser::new();
+    let stranger = CookieBrowser::new();
     let res = stranger.get(&callback).await;
     assert_eq!(res.problem(), (400, "state_mismatch"));
-    let forger = Browser::new();
-    let other = Browser::new();
+    let forger = CookieBrowser::new();
+    let other = CookieBrowser::new();
     authorize(&w, &other, "acme").await;
     let theirs = other.cookies(&callback);
     forger
@@ -224,7 +224,7 @@ async fn the_flow_is_bound_to_its_browser_state_and_nonce(db: TestDb) {
     assert_eq!(b.get(&none).await.problem(), (400, "invalid_state"));
 
     // An ID token for another nonce is refused.
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let url = authorize(&w, &b, "acme").await;
     let tampered = with_param(&url, "nonce", "someone-elses-nonce-0123456789abcdefghijklm");
     let callback = at_provider(&w, &b, &tampered, "dave").await;
@@ -236,7 +236,7 @@ async fn the_flow_is_bound_to_its_browser_state_and_nonce(db: TestDb) {
 async fn forged_id_tokens_are_refused(db: TestDb) {
     let w = db.oauth_app(&[]).await;
     for mode in ["newkid", "samekid"] {
-        let b = Browser::new();
+        let b = CookieBrowser::new();
         let url = authorize(&w, &b, "acme").await;
         let callback = at_provider(&w, &b, &url, "mallory").await;
         w.idp.forge_next_id_token(mode).await;
@@ -259,7 +259,7 @@ async fn redirects_stay_in_the_allowlist(db: TestDb) {
     let w = db
         .oauth_app(&[("OAUTH_REDIRECT_ALLOWLIST", "https://app.example.com/spa")])
         .await;
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let own_origin = w.done();
     let start = |redirect: &str| {
         with_param(
@@ -297,7 +297,7 @@ async fn redirects_stay_in_the_allowlist(db: TestDb) {
 async fn a_provider_that_is_down_is_a_clear_answer(db: TestDb) {
     let mut w = db.oauth_app(&[]).await;
     // Down between authorize and callback: the browser is sent back with an error.
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let url = authorize(&w, &b, "github").await;
     let callback = at_provider(&w, &b, &url, "octo").await;
     w.github.stop().await;
@@ -369,7 +369,7 @@ async fn a_signed_in_user_links_another_identity(db: TestDb) {
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
     let start = res.body["authorize_url"].as_str().unwrap().to_string();
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let res = b.get(&start).await;
     assert_eq!(res.status, 302, "{}", res.text);
     // The identity's email need not be the account's.
@@ -395,7 +395,7 @@ async fn a_signed_in_user_links_another_identity(db: TestDb) {
             json!({"redirect_uri": w.done()}),
         )
         .await;
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let res = b.get(res.body["authorize_url"].as_str().unwrap()).await;
     let callback = at_provider(&w, &b, res.header("location"), "frank-at-work").await;
     let end = back(&w, &b, &callback).await;
@@ -454,7 +454,7 @@ async fn github_signs_in_with_a_verified_primary_email_only(db: TestDb) {
 /// `/login/oauth`, which turns its one-time code into a page session; a refusal is explained.
 async fn the_hosted_sign_in_page_signs_in_through_a_provider(db: TestDb) {
     let w = db.oauth_app(&[]).await;
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let page = b.get(&w.s.url("/login")).await;
     assert_eq!(page.status, 200, "{}", page.text);
     assert!(page.text.contains("Continue with GitHub"), "{}", page.text);
@@ -495,11 +495,11 @@ async fn the_hosted_sign_in_page_signs_in_through_a_provider(db: TestDb) {
         account.text
     );
     // The code was spent on the way in.
-    let again = Browser::new().get(&landing).await;
+    let again = CookieBrowser::new().get(&landing).await;
     assert_eq!(again.status, 400, "{}", again.text);
 
     // A provider that does not vouch for the email: the page says why, no session.
-    let b = Browser::new();
+    let b = CookieBrowser::new();
     let res = b.get(&w.s.url(&start)).await;
     let callback = at_provider(&w, &b, res.header("location"), "heidi.unverified").await;
     let landing = b.get(&callback).await.header("location").to_string();

@@ -16,7 +16,7 @@ pub use browser::Browser;
 pub use cli::{assert_one_line_failure, assert_success, run_cli, stderr, stdout};
 pub use db::{Backend, JWT_SECRET, TestDb};
 pub use mail::{SmtpSink, decode_qp, link_token, wait_for_eml};
-pub use oidc::{Browser, OAuthWorld, param, with_param};
+pub use oidc::{CookieBrowser, OAuthWorld, param, with_param};
 pub use proxy::Proxy;
 pub use race::{count, distinct, race_on, race_replies, race_with};
 pub use totp::{MASTER_KEY, base32_decode, code_at, step_now, wrong_code};

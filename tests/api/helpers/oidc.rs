@@ -259,20 +259,20 @@ impl TestDb {
     }
 }
 
-/// A browser: its own cookie jar, and redirects followed one at a time.
-pub struct Browser {
+/// A browser without a page renderer (plain HTTP): its own cookie jar, and redirects followed one at a time.
+pub struct CookieBrowser {
     pub client: reqwest::Client,
     pub jar: Arc<Jar>,
 }
 
-impl Default for Browser {
+impl Default for CookieBrowser {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl Browser {
-    pub fn new() -> Browser {
+impl CookieBrowser {
+    pub fn new() -> CookieBrowser {
         let jar = Arc::new(Jar::default());
         let client = reqwest::Client::builder()
             .user_agent(USER_AGENT)
@@ -280,7 +280,7 @@ impl Browser {
             .cookie_provider(jar.clone())
             .build()
             .unwrap();
-        Browser { client, jar }
+        CookieBrowser { client, jar }
     }
 
     /// GET `url`: the answer as read.
