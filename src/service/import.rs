@@ -103,7 +103,7 @@ impl Transfer {
         drop(first_line);
         let total = accepted.len();
         let mut done = 0;
-        for batch in accepted.chunks(options.batch_size.max(1)) {
+        for (n, batch) in accepted.chunks(options.batch_size.max(1)).enumerate() {
             let keys: Vec<String> = batch.iter().map(|(_, c)| c.email.key().into()).collect();
             let present = store::users::existing_emails(&self.db, &keys).await?;
             let fresh: Vec<&(usize, Candidate)> = batch
@@ -122,6 +122,10 @@ impl Transfer {
                 let accounts: Vec<(user_rows::Model, Vec<String>)> =
                     fresh.iter().map(|(_, c)| self.account(c)).collect();
                 self.write(&accounts).await?;
+                // Each time the import has doubled what it wrote, so look-ups stay index scans.
+                if (n + 1).is_power_of_two() {
+                    store::users::refresh_statistics(&self.db).await?;
+                }
             }
             done += batch.len();
             progress(done, total);

@@ -644,6 +644,16 @@ pub async fn existing_emails<C: ConnectionTrait>(
     Ok(found)
 }
 
+/// Bring PostgreSQL's estimate of the users table up to date after a bulk insert: until
+/// autovacuum gets to it, the planner takes a freshly filled table for empty and answers the
+/// import's email look-ups with scans that grow with every batch.
+pub async fn refresh_statistics<C: ConnectionTrait>(db: &C) -> Result<(), StoreError> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        db.execute_unprepared("ANALYZE users").await?;
+    }
+    Ok(())
+}
+
 /// Up to `limit` live (not deleted) accounts after `after` in id order (ids are time-ordered
 /// UUID v7, so this is creation order), with their role names.
 pub async fn export_page<C: ConnectionTrait>(
