@@ -73,8 +73,7 @@ pub struct NewKey {
 pub(crate) fn context(kind: SealedKind, user_id: Uuid, id: Uuid) -> String {
     match kind {
         SealedKind::Integration => format!("integration:{user_id}:{id}"),
-        // As `service::mfa` seals them.
-        SealedKind::Totp | SealedKind::PendingTotp => format!("totp:{user_id}"),
+        SealedKind::Totp | SealedKind::PendingTotp => super::mfa::sealed_for(user_id),
     }
 }
 

@@ -129,18 +129,14 @@ impl Web {
             .split_once('.')
             .and_then(|(id, _)| Uuid::try_parse(id).ok())
             .ok_or_else(invalid_code)?;
-        let now = store::now();
-        let pending = store::one_time_tokens::find_live(
+        let pending = store::one_time_tokens::take(
             &self.db,
             Purpose::SignInCode,
             &tokens::sha256_hex(code),
-            now,
+            store::now(),
         )
         .await?
         .ok_or_else(invalid_code)?;
-        if !store::one_time_tokens::spend(&self.db, pending.id, now).await? {
-            return Err(invalid_code());
-        }
         let session = self
             .live(page_session)
             .await?
