@@ -289,13 +289,20 @@ async fn run() -> bool {
         config.password.argon2_parallelism
     );
 
-    let raw = tokio::task::spawn_blocking({
-        let c = config.clone();
-        move || raw_verifies_per_sec(&c, SECS)
-    })
-    .await
-    .unwrap();
-    println!("{:<48} {raw:>10.1} /s", "raw argon2id verifies (all cores)");
+    let me_only = std::env::args().any(|a| a == "--me");
+    let raw = if me_only {
+        f64::NAN
+    } else {
+        tokio::task::spawn_blocking({
+            let c = config.clone();
+            move || raw_verifies_per_sec(&c, SECS)
+        })
+        .await
+        .unwrap()
+    };
+    if !me_only {
+        println!("{:<48} {raw:>10.1} /s", "raw argon2id verifies (all cores)");
+    }
 
     let hello_base = hello().await;
     let (gh, base) = start(config).await;
@@ -340,6 +347,39 @@ end
     let login_url = format!("{base}/api/v1/auth/login");
     let me_url = format!("{base}/api/v1/auth/me");
     let auth_header = vec![format!("Authorization: Bearer {token}")];
+
+    if me_only {
+        // `bash bench/run --me`: only what an authenticated call costs, against the same
+        // server's unauthenticated /health and a bare axum server, for work on the request path.
+        let hello_w =
+            tokio::task::spawn_blocking(move || wrk(&hello_base, 64, cores, SECS, None, &[]))
+                .await
+                .unwrap();
+        let health_url = format!("{base}/health");
+        let health =
+            tokio::task::spawn_blocking(move || wrk(&health_url, 64, cores, SECS, None, &[]))
+                .await
+                .unwrap();
+        let me_alone =
+            tokio::task::spawn_blocking(move || wrk(&me_url, 64, cores, SECS, None, &auth_header))
+                .await
+                .unwrap();
+        println!("{:<48} {:>10.1} /s", "bare axum hello-world", hello_w.rps);
+        println!(
+            "{:<48} {:>10.1} /s ({:.3} of hello)",
+            "GET /health (the middleware stack alone)",
+            health.rps,
+            health.rps / hello_w.rps
+        );
+        return line(
+            "GET /auth/me alone vs bare axum",
+            me_alone.rps,
+            "/s",
+            me_alone.rps / hello_w.rps,
+            0.5,
+            true,
+        ) && me_alone.errors == 0;
+    }
 
     let logins = tokio::task::spawn_blocking({
         let (u, l) = (login_url.clone(), login_lua.clone());

@@ -304,7 +304,7 @@ impl Gatehouse {
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(http::HEADER_READ_TIMEOUT)
-            // Room for heads past our own limits, so `http::limit_heads` answers 414 and 431
+            // Room for heads past our own limits, so `http::edge` answers 414 and 431
             // as problem documents; hyper's bare answers only come beyond this.
             .max_buf_size(http::MAX_HEAD_BYTES * 4)
             .max_headers(http::MAX_HEADERS * 4);

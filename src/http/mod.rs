@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod billing;
+mod edge;
 pub mod extract;
 pub mod integrations;
 pub mod json;
@@ -16,15 +17,10 @@ pub mod users;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Request, StatusCode, header};
-use tower::ServiceBuilder;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -44,62 +40,6 @@ pub const MAX_URI_BYTES: usize = 8 * 1024;
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// Most header fields answered; more is 431.
 pub const MAX_HEADERS: usize = 100;
-
-/// 414 and 431 as problem documents, for heads within what hyper itself reads.
-async fn limit_heads(
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let uri = req.uri();
-    let target = uri.authority().map_or(0, |a| a.as_str().len())
-        + uri.path_and_query().map_or(0, |p| p.as_str().len());
-    if target > MAX_URI_BYTES {
-        return problem::Problem::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
-        )
-        .into_response();
-    }
-    let head: usize = req
-        .headers()
-        .iter()
-        .map(|(name, value)| name.as_str().len() + value.len() + 4)
-        .sum();
-    if head > MAX_HEAD_BYTES || req.headers().len() > MAX_HEADERS {
-        return problem::Problem::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!("send at most {MAX_HEADERS} header fields and {MAX_HEAD_BYTES} bytes of them"),
-        )
-        .into_response();
-    }
-    next.run(req).await
-}
-
-/// 413 for a body over [`BODY_LIMIT`] ([`BATCH_BODY_LIMIT`] on [`BATCH_PATH`]): at once when
-/// `Content-Length` says so, else when reading passes the limit.
-async fn limit_body(
-    req: Request<axum::body::Body>,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    let limit = if req.uri().path() == BATCH_PATH {
-        BATCH_BODY_LIMIT
-    } else {
-        BODY_LIMIT
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return problem::Problem::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
-    }
-    next.run(req.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit))))
-        .await
-}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -162,7 +102,6 @@ pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
 /// The whole server: operations at the root, the API under `/api/v1`, and the middleware stack.
 pub(crate) fn app(gh: Gatehouse) -> Router {
     let config = gh.config();
-    let request_id = HeaderName::from_static("x-request-id");
     let cors = if config.cors_allowed_origins.is_empty() {
         None
     } else if config.cors_allowed_origins.iter().any(|o| o == "*") {
@@ -197,12 +136,6 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
     ));
-    let hsts = (config.public_url.scheme() == "https").then(|| {
-        SetResponseHeaderLayer::overriding(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
-        )
-    });
     let router = Router::new()
         .merge(ops)
         .merge(pages::routes(&gh))
@@ -215,54 +148,9 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         None => router,
     };
 
-    // Innermost first: timeout, body limit, panics; then every bare error becomes a problem
-    // document; then request ids and tracing; outermost the headers every answer carries.
-    let router = router
-        .layer(
-            ServiceBuilder::new()
-                .layer(CatchPanicLayer::new())
-                .layer(axum::middleware::from_fn(limit_body))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    config.request_timeout,
-                )),
-        )
-        .layer(axum::middleware::map_response(
-            problem::problem_for_bare_errors,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|req: &Request<_>| {
-                            let id = req
-                                .headers()
-                                .get("x-request-id")
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("");
-                            // The path only: query strings may carry tokens. The route template and
-                            // the caller's user id are filled in once known.
-                            tracing::info_span!(
-                                "request",
-                                method = %req.method(),
-                                path = %req.uri().path(),
-                                route = tracing::field::Empty,
-                                request_id = %id,
-                                user_id = tracing::field::Empty,
-                            )
-                        })
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id)),
-        )
-        .layer(axum::middleware::from_fn(limit_heads))
-        .layer(SetResponseHeaderLayer::overriding(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ));
-    match hsts {
-        Some(hsts) => router.layer(hsts),
-        None => router,
-    }
+    // Panics are caught inside the edge, so the edge's log line and headers cover them too.
+    router.layer(CatchPanicLayer::new()).layer(edge::EdgeLayer {
+        timeout: config.request_timeout,
+        hsts: config.public_url.scheme() == "https",
+    })
 }

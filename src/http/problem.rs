@@ -179,7 +179,7 @@ impl IntoResponse for ServiceError {
 }
 
 /// Turn any error answer that is not already JSON (router 404/405, body limit 413, timeouts) into a problem document.
-pub async fn problem_for_bare_errors(res: Response) -> Response {
+pub(crate) fn for_bare_error(res: Response) -> Response {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
