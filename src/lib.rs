@@ -305,9 +305,10 @@ impl Gatehouse {
         http.timer(TokioTimer::new())
             .header_read_timeout(http::HEADER_READ_TIMEOUT)
             // Room for heads past our own limits, so `http::edge` answers 414 and 431
-            // as problem documents; hyper's bare answers only come beyond this.
-            .max_buf_size(http::MAX_HEAD_BYTES * 4)
-            .max_headers(http::MAX_HEADERS * 4);
+            // as problem documents; hyper's bare answers only come beyond this. Its header
+            // count stays at its default (100, above our `MAX_HEADERS`): a larger one moves
+            // the parser's header array from the stack to the heap on every request.
+            .max_buf_size(http::MAX_HEAD_BYTES * 4);
         let graceful = GracefulShutdown::new();
         let mut shutdown = std::pin::pin!(shutdown);
         loop {

@@ -10,6 +10,9 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Install the recorder on first use. `None` when the host app installed its own recorder
 /// first: then our metrics go to that one and `/metrics` shows nothing of ours.
 pub fn handle() -> Option<&'static PrometheusHandle> {
@@ -23,6 +26,20 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .install_recorder()
                 .map_err(|e| tracing::warn!(error = %e, "another metrics recorder is installed"))
                 .ok()
+                .inspect(|handle| {
+                    // Histograms keep every sample until upkeep folds them into buckets; without
+                    // a scrape of /metrics they would grow with every request. The recorder is
+                    // process-wide, so its upkeep is a thread, not a task of one runtime.
+                    let handle = handle.clone();
+                    let _ = std::thread::Builder::new()
+                        .name("metrics-upkeep".into())
+                        .spawn(move || {
+                            loop {
+                                std::thread::sleep(UPKEEP_EVERY);
+                                handle.run_upkeep();
+                            }
+                        });
+                })
         })
         .as_ref()
 }

@@ -96,7 +96,8 @@ where
             })
         })?;
         let caller = if ApiKeys::is_api_key(token) {
-            Caller::Service(gh.api_keys().authenticate(token).await?)
+            // Boxed: a database lookup's future would make every user's call's future as large.
+            Caller::Service(Box::pin(gh.api_keys().authenticate(token)).await?)
         } else {
             let who = gh.auth().authenticate(token).await?;
             tracing::Span::current().record("user_id", tracing::field::display(who.user_id));

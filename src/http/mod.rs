@@ -38,8 +38,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_URI_BYTES: usize = 8 * 1024;
 /// Largest request head (all header names and values) answered; larger is 431.
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
-/// Most header fields answered; more is 431.
-pub const MAX_HEADERS: usize = 100;
+/// Most header fields answered; more is 431 (a problem document up to hyper's own limit of 100).
+pub const MAX_HEADERS: usize = 64;
 
 #[derive(OpenApi)]
 #[openapi(

@@ -255,7 +255,9 @@ impl Auth {
         let (facts, user) = match cached {
             Some((session, user)) => ((*session).clone(), (*user).clone()),
             None => {
-                let (session, user) = self.live_session(&claims).await?;
+                // Boxed, here and for the touch below: the database's futures are large, and
+                // inline they would make every call's future (cache hits too) as large.
+                let (session, user) = Box::pin(self.live_session(&claims)).await?;
                 let facts = SessionFacts {
                     user_id: session.user_id,
                     aal: session.aal,
@@ -267,7 +269,7 @@ impl Auth {
             }
         };
         if now.signed_duration_since(facts.last_used_at) > TOUCH_EVERY {
-            store::sessions::touch(&self.db, claims.sid, now).await?;
+            Box::pin(store::sessions::touch(&self.db, claims.sid, now)).await?;
             cache.touched(epoch, claims.sid, &facts, now);
         }
         Ok(Principal {

@@ -126,7 +126,7 @@ async fn malformed_requests_get_problem_documents(db: TestDb) {
     assert_eq!(res.problem(), (414, "uri_too_long"));
     assert_eq!(res.header("content-type"), "application/problem+json");
     let mut req = s.client.get(s.url("/health"));
-    for i in 0..120 {
+    for i in 0..80 {
         req = req.header(format!("x-filler-{i}"), "v");
     }
     let res = crate::helpers::Reply::read(req.send().await.unwrap()).await;
