@@ -1,6 +1,9 @@
 //! Moving the schema between revisions (status, upgrade, downgrade, reset) with revisions named by migration name or number.
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{
+    ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, Statement,
+    TransactionTrait,
+};
 use sea_orm_migration::{MigrationStatus, MigratorTrait};
 
 use super::StoreError;
@@ -15,7 +18,7 @@ pub struct Revision {
 }
 
 /// Every migration this binary knows, in order, with its state in `db`.
-pub async fn status(db: &DatabaseConnection) -> Result<Vec<Revision>, StoreError> {
+pub async fn status(db: &impl ConnectionTrait) -> Result<Vec<Revision>, StoreError> {
     let list = Migrator::get_migration_with_status(db).await?;
     Ok(list
         .iter()
@@ -55,49 +58,122 @@ pub fn resolve(rev: &str) -> Result<usize, StoreError> {
     )))
 }
 
-async fn applied_count(db: &DatabaseConnection) -> Result<usize, StoreError> {
+async fn applied_count(db: &impl ConnectionTrait) -> Result<usize, StoreError> {
     Ok(status(db).await?.iter().filter(|r| r.applied).count())
 }
 
-/// Apply pending migrations, all or up to `to`. Returns how many ran.
+/// Apply pending migrations, all or up to `to`. Returns how many ran (0 when another instance
+/// applied them while this one waited for the schema lock).
 pub async fn upgrade(db: &DatabaseConnection, to: Option<&str>) -> Result<usize, StoreError> {
-    let current = applied_count(db).await?;
     let target = match to {
         Some(rev) => resolve(rev)?,
         None => names().len(),
     };
-    if target < current {
-        return Err(StoreError::Revision(format!(
-            "revision {} is below the current one ({current}); use `db downgrade --to`",
-            to.unwrap_or_default()
-        )));
-    }
-    let steps = target - current;
-    if steps > 0 {
-        Migrator::up(db, Some(steps as u32)).await?;
-    }
-    Ok(steps)
+    with_schema_lock(db, async |txn| {
+        let current = applied_count(txn).await?;
+        if target < current {
+            return Err(StoreError::Revision(format!(
+                "revision {} is below the current one ({current}); use `db downgrade --to`",
+                to.unwrap_or_default()
+            )));
+        }
+        let steps = target - current;
+        if steps > 0 {
+            Migrator::up(txn, Some(steps as u32)).await?;
+        }
+        Ok(steps)
+    })
+    .await
 }
 
 /// Revert migrations down to `to` (`0` = empty schema). Returns how many were reverted.
 pub async fn downgrade(db: &DatabaseConnection, to: &str) -> Result<usize, StoreError> {
-    let current = applied_count(db).await?;
     let target = resolve(to)?;
-    if target > current {
-        return Err(StoreError::Revision(format!(
-            "revision {to} is above the current one ({current}); use `db upgrade --to`"
-        )));
+    with_schema_lock(db, async |txn| {
+        let current = applied_count(txn).await?;
+        if target > current {
+            return Err(StoreError::Revision(format!(
+                "revision {to} is above the current one ({current}); use `db upgrade --to`"
+            )));
+        }
+        let steps = current - target;
+        if steps > 0 {
+            Migrator::down(txn, Some(steps as u32)).await?;
+        }
+        Ok(steps)
+    })
+    .await
+}
+
+/// Name of the MySQL lock, and key of the PostgreSQL advisory lock, that schema moves hold.
+const SCHEMA_LOCK: &str = "gatehouse_schema";
+const SCHEMA_LOCK_KEY: i64 = 0x6761_7465_6873_6d61; // "gatehsma"
+/// Longest a schema move waits for another instance's to finish.
+const SCHEMA_LOCK_WAIT_SECS: u32 = 300;
+
+/// Run `work` on one connection that holds the schema lock, so instances started together
+/// migrate one after another: the second waits, then finds nothing pending. On PostgreSQL the
+/// lock is transaction-scoped and the whole move is one transaction (all of it lands or none);
+/// on MySQL it is a named lock (its DDL commits as it goes); SQLite's own write lock serialises
+/// writers to its file.
+async fn with_schema_lock<T>(
+    db: &DatabaseConnection,
+    work: impl AsyncFnOnce(&DatabaseTransaction) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let txn = db.begin().await?;
+    let backend = txn.get_database_backend();
+    let one = |sql: String| Statement::from_string(backend, sql);
+    match backend {
+        DatabaseBackend::Postgres => {
+            txn.execute_raw(one(format!(
+                "SET LOCAL lock_timeout = '{SCHEMA_LOCK_WAIT_SECS}s'"
+            )))
+            .await?;
+            txn.execute_raw(one(format!(
+                "SELECT pg_advisory_xact_lock({SCHEMA_LOCK_KEY})"
+            )))
+            .await?;
+        }
+        DatabaseBackend::MySql => {
+            let got = txn
+                .query_one_raw(one(format!(
+                    "SELECT GET_LOCK('{SCHEMA_LOCK}', {SCHEMA_LOCK_WAIT_SECS}) AS got"
+                )))
+                .await?
+                .and_then(|row| row.try_get::<Option<i64>>("", "got").ok().flatten());
+            if got != Some(1) {
+                return Err(StoreError::Revision(format!(
+                    "another instance has been changing the schema for {SCHEMA_LOCK_WAIT_SECS} s; \
+                     try again when it is done"
+                )));
+            }
+        }
+        _ => {}
     }
-    let steps = current - target;
-    if steps > 0 {
-        Migrator::down(db, Some(steps as u32)).await?;
+    let outcome = work(&txn).await;
+    if backend == DatabaseBackend::MySql {
+        // Named locks belong to the connection, which goes back to the pool.
+        txn.execute_raw(one(format!("SELECT RELEASE_LOCK('{SCHEMA_LOCK}')")))
+            .await?;
     }
-    Ok(steps)
+    match outcome {
+        Ok(value) => {
+            txn.commit().await?;
+            Ok(value)
+        }
+        Err(e) => {
+            txn.rollback().await?;
+            Err(e)
+        }
+    }
 }
 
 /// Revert every applied migration (dropping all Gatehouse tables and data), then apply all again.
 pub async fn reset(db: &DatabaseConnection) -> Result<(), StoreError> {
-    Migrator::down(db, None).await?;
-    Migrator::up(db, None).await?;
-    Ok(())
+    with_schema_lock(db, async |txn| {
+        Migrator::down(txn, None).await?;
+        Migrator::up(txn, None).await?;
+        Ok(())
+    })
+    .await
 }

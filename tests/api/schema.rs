@@ -431,4 +431,42 @@ async fn schema_round_trips_and_keys_hold(db: TestDb) {
     conn.close().await.expect("close");
 }
 
-per_backend!(schema_round_trips_and_keys_hold);
+/// Instances started together against an empty database (each runs `serve`'s upgrade) all
+/// start: one applies every migration while the others wait for the schema lock and then find
+/// nothing pending. Without the lock they race to create the same tables and fail.
+async fn instances_starting_together_migrate_once(db: TestDb) {
+    let mut instances = Vec::new();
+    for _ in 0..4 {
+        instances.push(db.connect().await);
+    }
+    let applied: Vec<usize> = futures_util::future::join_all(
+        instances
+            .iter()
+            .map(|conn| gatehouse::store::schema::upgrade(conn, None)),
+    )
+    .await
+    .into_iter()
+    .map(|r| r.expect("every instance starts"))
+    .collect();
+    let all = gatehouse::store::schema::names().len();
+    assert_eq!(applied.iter().sum::<usize>(), all, "{applied:?}");
+    assert!(
+        applied.contains(&all),
+        "one instance did all of it: {applied:?}"
+    );
+    let status = gatehouse::store::schema::status(&instances[0])
+        .await
+        .unwrap();
+    assert!(status.iter().all(|r| r.applied), "{status:?}");
+    // Each migration is recorded once.
+    let recorded = raw(&instances[0], "SELECT version FROM seaql_migrations").await;
+    assert_eq!(recorded.len(), all);
+    for conn in instances {
+        conn.close().await.expect("close");
+    }
+}
+
+per_backend!(
+    schema_round_trips_and_keys_hold,
+    instances_starting_together_migrate_once
+);
