@@ -83,15 +83,22 @@ async fn providers(State(gh): State<Gatehouse>) -> axum::Json<ProviderList> {
     (status = 302, description = "to the provider's authorization page", headers(("Location" = String), ("Set-Cookie" = String, description = "`gatehouse_oauth`: the browser binder"))),
     (status = 400, description = "invalid_query: no redirect_uri; redirect_uri_not_allowed: outside OAUTH_REDIRECT_ALLOWLIST; invalid_link_ticket", body = Problem, content_type = PROBLEM_JSON),
     (status = 404, description = "not_found: no such enabled provider", body = Problem, content_type = PROBLEM_JSON),
+    (status = 429, description = "rate_limited: the IP's OAuth budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
     (status = 502, description = "provider_unavailable: its discovery document could not be read", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
     (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
 ))]
 async fn authorize(
     State(gh): State<Gatehouse>,
     Path(provider): Path<String>,
+    Client(client): Client,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<AuthorizeQuery>,
 ) -> Result<Response, ServiceError> {
+    // Each start and finish makes the server call the provider: the same IP budget as refresh.
+    gh.limiter()
+        .per_ip("oauth", client.ip)
+        .await
+        .into_result()?;
     let binder = cookie(&headers, BINDER_COOKIE);
     let started = gh
         .oauth()
@@ -124,6 +131,7 @@ async fn authorize(
     (status = 302, description = "to the redirect_uri given at authorize, with `code`, `linked` or `error`", headers(("Location" = String))),
     (status = 400, description = "invalid_state: missing, unknown, expired or already used; state_mismatch: this browser did not start the flow (binder cookie missing or wrong)", body = Problem, content_type = PROBLEM_JSON),
     (status = 404, description = "not_found: no such enabled provider", body = Problem, content_type = PROBLEM_JSON),
+    (status = 429, description = "rate_limited: the IP's OAuth budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
     (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
 ))]
 async fn callback(
@@ -133,6 +141,10 @@ async fn callback(
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<CallbackQuery>,
 ) -> Result<Response, ServiceError> {
+    gh.limiter()
+        .per_ip("oauth", client.ip)
+        .await
+        .into_result()?;
     let binder = cookie(&headers, BINDER_COOKIE);
     let params = CallbackParams {
         code: q.code,
@@ -155,6 +167,7 @@ async fn callback(
     (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
     (status = 401, description = "invalid_code: unknown, expired or already used", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
     (status = 403, description = "account_disabled, email_not_verified", body = Problem, content_type = PROBLEM_JSON),
+    (status = 429, description = "rate_limited: the IP's OAuth budget is spent", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
     (status = 503, description = "database_unavailable", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
 ))]
 async fn exchange(
@@ -162,6 +175,10 @@ async fn exchange(
     Client(client): Client,
     ApiJson(req): ApiJson<ExchangeRequest>,
 ) -> Result<Response, ServiceError> {
+    gh.limiter()
+        .per_ip("oauth", client.ip)
+        .await
+        .into_result()?;
     let outcome = gh.oauth().exchange(&req.code, &client).await?;
     let device = match &outcome {
         LoginOutcome::Tokens(pair) => pair.device_token.clone(),

@@ -115,6 +115,45 @@ async fn refresh_is_limited_per_ip() {
     s.stop().await;
 }
 
+/// Starting, finishing and exchanging an OAuth sign-in make the server call a provider or
+/// spend a code: an IP gets the per-IP budget for them, then 429 with `Retry-After`, while
+/// another IP is still served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_is_limited_per_ip() {
+    let db = sqlite().await;
+    let s = behind_proxy(&db, "100,3").await;
+    let ip = fresh_ip();
+    let exchange = |ip: String| {
+        let req = s
+            .client
+            .post(s.url("/api/v1/auth/oauth/exchange"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"code": "not-a-code"}));
+        async move { Reply::read(req.send().await.unwrap()).await }
+    };
+    let callback = |ip: String| {
+        let req = s
+            .client
+            .get(s.url("/api/v1/auth/oauth/google/callback?code=x&state=y"))
+            .header("x-forwarded-for", ip);
+        async move { Reply::read(req.send().await.unwrap()).await }
+    };
+    for _ in 0..2 {
+        assert_eq!(exchange(ip.clone()).await.problem(), (401, "invalid_code"));
+    }
+    assert_ne!(callback(ip.clone()).await.status, 429);
+    let limited = exchange(ip.clone()).await;
+    assert_eq!(limited.problem(), (429, "rate_limited"));
+    assert!(!limited.header("retry-after").is_empty());
+    assert_eq!(callback(ip.clone()).await.problem(), (429, "rate_limited"));
+    assert_eq!(
+        exchange(fresh_ip()).await.problem(),
+        (401, "invalid_code"),
+        "another client keeps its budget"
+    );
+    s.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_share_one_budget_in_redis() {
     redis_is_up();
