@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
+pub mod clients;
 pub mod billing;
 pub mod circuit;
 pub mod db;

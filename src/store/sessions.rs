@@ -74,6 +74,9 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     pub aal: String,
     pub expires_at: DateTime<Utc>,
+    /// For a session issued to an OpenID client: the client's row id, the granted scope and
+    /// when its person authenticated.
+    pub oidc: Option<(Uuid, String, DateTime<Utc>)>,
 }
 
 pub async fn create<C: ConnectionTrait>(
@@ -95,6 +98,9 @@ pub async fn create<C: ConnectionTrait>(
         expires_at: Set(new.expires_at),
         revoked_at: Set(None),
         revoked_reason: Set(None),
+        oidc_client_id: Set(new.oidc.as_ref().map(|o| o.0)),
+        oidc_scope: Set(new.oidc.as_ref().map(|o| o.1.clone())),
+        auth_time: Set(new.oidc.as_ref().map(|o| o.2)),
     }
     .insert(db)
     .await?)
@@ -176,6 +182,25 @@ pub async fn revoke<C: ConnectionTrait>(
         q = q.filter(sessions::Column::Id.ne(id));
     }
     Ok(q.exec(db).await?.rows_affected)
+}
+
+/// End `user_id`'s live sessions issued to the OpenID client `client` (its row id).
+pub async fn revoke_for_client<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    client: Uuid,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let now = crate::store::now();
+    Ok(sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::OidcClientId.eq(client))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// A user's sessions that are neither revoked nor expired, newest first.

@@ -244,6 +244,9 @@ async fn exercise(db: &DatabaseConnection) {
             expires_at: instant(86_400),
             revoked_at: None,
             revoked_reason: None,
+            oidc_client_id: Some(Uuid::now_v7()),
+            oidc_scope: Some("openid email".into()),
+            auth_time: Some(instant(1)),
         },
         session_id
     );
