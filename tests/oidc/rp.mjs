@@ -62,19 +62,12 @@ const server = http.createServer(async (req, res) => {
       const userinfo = await client.fetchUserInfo(config, tokens.access_token, claims.sub);
       const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
       const refreshedClaims = refreshed.claims();
-      let reuse = 'accepted';
-      try {
-        await client.refreshTokenGrant(config, tokens.refresh_token);
-      } catch (e) {
-        reuse = e.error || e.code || String(e);
-      }
       print({
         event: 'signed_in',
         claims,
         userinfo,
         refreshed_sub: refreshedClaims && refreshedClaims.sub,
         refreshed_new_token: refreshed.refresh_token !== tokens.refresh_token,
-        reuse,
         scope: tokens.scope,
         code: url.searchParams.get('code'),
         iss: url.searchParams.get('iss'),
