@@ -63,7 +63,9 @@ pub fn redirect_uri_problem(raw: &str) -> Option<&'static str> {
             };
             (!local).then_some("must be https (http only for localhost and loopback addresses)")
         }
-        "javascript" | "data" | "file" | "vbscript" => Some("has a scheme that cannot be a redirect"),
+        "javascript" | "data" | "file" | "vbscript" => {
+            Some("has a scheme that cannot be a redirect")
+        }
         s if s.contains('.') => None,
         _ => Some("must be https, loopback http, or a private-use scheme like com.example.app"),
     }
@@ -162,7 +164,10 @@ mod tests {
         assert!(must_sign_in_again(false, Some(60), then, now));
         assert!(!must_sign_in_again(false, Some(600), then, now));
         assert!(consent_covers("openid email", &["openid".into()]));
-        assert!(!consent_covers("openid", &["openid".into(), "email".into()]));
+        assert!(!consent_covers(
+            "openid",
+            &["openid".into(), "email".into()]
+        ));
         assert_eq!(amr("aal2"), ["pwd", "otp", "mfa"]);
         assert_eq!(amr("aal1"), ["pwd"]);
     }

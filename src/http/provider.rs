@@ -85,7 +85,10 @@ async fn discovery(State(gh): State<Gatehouse>) -> impl IntoResponse {
 
 /// The client's credentials: HTTP Basic (`client_secret_basic`), else the form's
 /// `client_id`/`client_secret` (`client_secret_post`, or `none` for a public client).
-fn credentials(headers: &HeaderMap, form: &TokenRequest) -> Result<ClientCredentials, ProtocolError> {
+fn credentials(
+    headers: &HeaderMap,
+    form: &TokenRequest,
+) -> Result<ClientCredentials, ProtocolError> {
     let decode = |s: &str| {
         url::form_urlencoded::parse(format!("x={s}").as_bytes())
             .next()
@@ -158,7 +161,14 @@ async fn token(
             axum::Json(tokens),
         )
             .into_response(),
-        Err(e) => oauth_error(e, if basic { "Basic realm=\"gatehouse\"" } else { "" }),
+        Err(e) => oauth_error(
+            e,
+            if basic {
+                "Basic realm=\"gatehouse\""
+            } else {
+                ""
+            },
+        ),
     }
 }
 
@@ -173,11 +183,7 @@ async fn userinfo(State(gh): State<Gatehouse>, headers: HeaderMap) -> Response {
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     match gh.provider().userinfo(bearer.trim()).await {
-        Ok(claims) => (
-            [(header::CACHE_CONTROL, "no-store")],
-            axum::Json(claims),
-        )
-            .into_response(),
+        Ok(claims) => ([(header::CACHE_CONTROL, "no-store")], axum::Json(claims)).into_response(),
         Err(e) => oauth_error(e, "Bearer"),
     }
 }

@@ -132,7 +132,11 @@ impl ProtocolError {
     }
 
     fn token() -> Self {
-        Self::new(401, "invalid_token", "the access token is invalid or expired")
+        Self::new(
+            401,
+            "invalid_token",
+            "the access token is invalid or expired",
+        )
     }
 }
 
@@ -222,7 +226,12 @@ impl Checked {
 }
 
 /// `redirect_uri` with `pairs`, the `state` and `iss` (RFC 9207) in its query.
-fn respond(redirect_uri: &str, issuer: &str, state: Option<&str>, pairs: &[(&str, &str)]) -> String {
+fn respond(
+    redirect_uri: &str,
+    issuer: &str,
+    state: Option<&str>,
+    pairs: &[(&str, &str)],
+) -> String {
     let Ok(mut url) = Url::parse(redirect_uri) else {
         return redirect_uri.to_string();
     };
@@ -551,13 +560,20 @@ impl Provider {
             );
         }
         if req.response_mode.as_deref().is_some_and(|m| m != "query") {
-            return fail(&checked, "invalid_request", "only response_mode=query is supported");
+            return fail(
+                &checked,
+                "invalid_request",
+                "only response_mode=query is supported",
+            );
         }
         match rules::granted_scopes(req.scope.as_deref().unwrap_or(""), &checked.client.scopes) {
             Some(scopes) => checked.scopes = scopes,
             None => return fail(&checked, "invalid_scope", "the scope must include openid"),
         }
-        match (&checked.code_challenge, req.code_challenge_method.as_deref()) {
+        match (
+            &checked.code_challenge,
+            req.code_challenge_method.as_deref(),
+        ) {
             (None, _) if checked.client.public => {
                 return fail(
                     &checked,
@@ -584,12 +600,22 @@ impl Provider {
             }
         }
         if checked.prompt_none && checked.prompt_login {
-            return fail(&checked, "invalid_request", "prompt=none cannot be combined");
+            return fail(
+                &checked,
+                "invalid_request",
+                "prompt=none cannot be combined",
+            );
         }
         if let Some(raw) = req.max_age.as_deref().filter(|m| !m.is_empty()) {
             match raw.parse::<i64>() {
                 Ok(n) if n >= 0 => checked.max_age = Some(n),
-                _ => return fail(&checked, "invalid_request", "max_age must be a number of seconds"),
+                _ => {
+                    return fail(
+                        &checked,
+                        "invalid_request",
+                        "max_age must be a number of seconds",
+                    );
+                }
             }
         }
         Ok(checked)
@@ -648,7 +674,9 @@ impl Provider {
                 return Ok(Next::Consent);
             }
         }
-        Ok(Next::Redirect(self.issue_code(checked, who, auth_time).await?))
+        Ok(Next::Redirect(
+            self.issue_code(checked, who, auth_time).await?,
+        ))
     }
 
     /// The person's answer on the consent page: remembered and on with a code, or the client
@@ -729,7 +757,11 @@ impl Provider {
             (None, None) => row.public,
             _ => false,
         };
-        if ok { Ok(row) } else { Err(ProtocolError::client()) }
+        if ok {
+            Ok(row)
+        } else {
+            Err(ProtocolError::client())
+        }
     }
 
     /// Answer a token request.
@@ -764,23 +796,27 @@ impl Provider {
             .ok_or_else(|| ProtocolError::request("code is missing"))?;
         let hash = tokens::sha256_hex(code);
         let bad = || ProtocolError::grant("the code is invalid, expired or already used");
-        let txn = self.db.begin().await.map_err(StoreError::from)?;
-        let found = store::clients::find_code(&txn, &hash)
-            .await?
-            .filter(|c| c.client_id == row.id)
-            .ok_or_else(bad)?;
         let now = store::now();
-        if !store::clients::spend_code(&txn, found.id, now).await? {
+        // Write first (SQLite cannot upgrade a read lock while another writer commits).
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
+        if !store::clients::spend_code(&txn, &hash, row.id, now).await? {
             drop(txn);
-            // Spent already: a replay. What the code issued is revoked (RFC 6749 § 4.1.2).
-            let spent = store::clients::find_code(&self.db, &hash).await?;
-            if let Some(session) = spent.filter(|c| c.used_at.is_some()).and_then(|c| c.session_id)
+            // Unknown, expired, another client's, or spent already: a replay revokes what the
+            // code issued (RFC 6749 § 4.1.2).
+            let spent = store::clients::find_code(&self.db, &hash)
+                .await?
+                .filter(|c| c.client_id == row.id && c.used_at.is_some());
+            if let Some(code) = spent
+                && let Some(session) = code.session_id
             {
-                self.revoke_replayed(found.user_id, session, &row.client_id, client)
+                self.revoke_replayed(code.user_id, session, &row.client_id, client)
                     .await?;
             }
             return Err(bad());
         }
+        let found = store::clients::find_code(&txn, &hash)
+            .await?
+            .ok_or_else(bad)?;
         if req.redirect_uri.as_deref() != Some(found.redirect_uri.as_str()) {
             txn.commit().await.map_err(StoreError::from)?;
             return Err(ProtocolError::grant(
@@ -794,7 +830,9 @@ impl Provider {
         };
         if !pkce_ok {
             txn.commit().await.map_err(StoreError::from)?;
-            return Err(ProtocolError::grant("the PKCE code_verifier does not match"));
+            return Err(ProtocolError::grant(
+                "the PKCE code_verifier does not match",
+            ));
         }
         let Some((user, roles)) = store::users::find_with_roles(&txn, found.user_id)
             .await?
@@ -987,7 +1025,8 @@ impl Provider {
                 s.user_id == claims.sub && s.revoked_at.is_none() && s.expires_at > store::now()
             })
             .ok_or_else(ProtocolError::token)?;
-        let row = match session.oidc_client_id {
+        // The token's audience must be the client the session was issued to.
+        match session.oidc_client_id {
             Some(id) => store::clients::find_by_id(&self.db, id).await?,
             None => None,
         }
@@ -997,7 +1036,6 @@ impl Provider {
             .await?
             .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
             .ok_or_else(ProtocolError::token)?;
-        let _ = row;
         let mut out = Self::profile(&user, &roles, session.oidc_scope.as_deref().unwrap_or(""));
         out.insert("sub".into(), user.id.to_string().into());
         Ok(serde_json::Value::Object(out))
@@ -1024,8 +1062,14 @@ impl Provider {
             self.auth.logout(who, client).await?;
         }
         if let Some(h) = &hint {
-            let sid = h.get("sid").and_then(|s| s.as_str()).and_then(|s| Uuid::try_parse(s).ok());
-            let sub = h.get("sub").and_then(|s| s.as_str()).and_then(|s| Uuid::try_parse(s).ok());
+            let sid = h
+                .get("sid")
+                .and_then(|s| s.as_str())
+                .and_then(|s| Uuid::try_parse(s).ok());
+            let sub = h
+                .get("sub")
+                .and_then(|s| s.as_str())
+                .and_then(|s| Uuid::try_parse(s).ok());
             if let (Some(sid), Some(sub)) = (sid, sub) {
                 let which = Revocation {
                     only: Some(sid),
@@ -1052,7 +1096,10 @@ impl Provider {
         let Some(row) = store::clients::find(&self.db, &client_id).await? else {
             return Ok(None);
         };
-        if !uris(&row.post_logout_redirect_uris).iter().any(|u| u == target) {
+        if !uris(&row.post_logout_redirect_uris)
+            .iter()
+            .any(|u| u == target)
+        {
             return Ok(None);
         }
         let mut url = Url::parse(target).map_err(|_| ServiceError::NotFound)?;
@@ -1060,10 +1107,5 @@ impl Provider {
             url.query_pairs_mut().append_pair("state", state);
         }
         Ok(Some(url.to_string()))
-    }
-
-    /// Delete expired authorization codes; how many went.
-    pub async fn cleanup(&self) -> Result<u64, ServiceError> {
-        Ok(store::clients::delete_expired_codes(&self.db, store::now()).await?)
     }
 }

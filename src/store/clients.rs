@@ -27,20 +27,24 @@ pub async fn insert<C: ConnectionTrait>(
     db: &C,
     new: NewClient,
 ) -> Result<oidc_clients::Model, StoreError> {
-    Ok(oidc_clients::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        client_id: Set(new.client_id),
-        name: Set(new.name),
-        secret_hash: Set(new.secret_hash),
-        public: Set(new.public),
-        first_party: Set(new.first_party),
-        redirect_uris: Set(serde_json::json!(new.redirect_uris).to_string()),
-        post_logout_redirect_uris: Set(serde_json::json!(new.post_logout_redirect_uris).to_string()),
-        scopes: Set(new.scopes),
-        created_at: Set(crate::store::now()),
-    }
-    .insert(db)
-    .await?)
+    Ok(
+        oidc_clients::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            client_id: Set(new.client_id),
+            name: Set(new.name),
+            secret_hash: Set(new.secret_hash),
+            public: Set(new.public),
+            first_party: Set(new.first_party),
+            redirect_uris: Set(serde_json::json!(new.redirect_uris).to_string()),
+            post_logout_redirect_uris: Set(
+                serde_json::json!(new.post_logout_redirect_uris).to_string()
+            ),
+            scopes: Set(new.scopes),
+            created_at: Set(crate::store::now()),
+        }
+        .insert(db)
+        .await?,
+    )
 }
 
 /// Every client, oldest first.
@@ -200,15 +204,18 @@ pub async fn find_code<C: ConnectionTrait>(
         .await?)
 }
 
-/// Spend a live code: `true` for exactly one caller, however many race.
+/// Spend the live code with this hash issued to `client` (its row id): `true` for exactly one
+/// caller, however many race.
 pub async fn spend_code<C: ConnectionTrait>(
     db: &C,
-    id: Uuid,
+    code_hash: &str,
+    client: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
     let res = oidc_codes::Entity::update_many()
         .col_expr(oidc_codes::Column::UsedAt, Expr::value(now))
-        .filter(oidc_codes::Column::Id.eq(id))
+        .filter(oidc_codes::Column::CodeHash.eq(code_hash))
+        .filter(oidc_codes::Column::ClientId.eq(client))
         .filter(oidc_codes::Column::UsedAt.is_null())
         .filter(oidc_codes::Column::ExpiresAt.gt(now))
         .exec(db)
@@ -228,16 +235,4 @@ pub async fn code_issued<C: ConnectionTrait>(
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Delete codes that expired before `before`; how many went.
-pub async fn delete_expired_codes<C: ConnectionTrait>(
-    db: &C,
-    before: DateTime<Utc>,
-) -> Result<u64, StoreError> {
-    Ok(oidc_codes::Entity::delete_many()
-        .filter(oidc_codes::Column::ExpiresAt.lt(before))
-        .exec(db)
-        .await?
-        .rows_affected)
 }

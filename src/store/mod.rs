@@ -3,9 +3,9 @@
 pub mod api_keys;
 pub mod audit;
 pub mod backup;
-pub mod clients;
 pub mod billing;
 pub mod circuit;
+pub mod clients;
 pub mod db;
 pub mod entities;
 mod error;

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entities::{one_time_tokens, sessions};
+use super::entities::{oidc_codes, one_time_tokens, sessions};
 
 const BATCH: u64 = 1000;
 
@@ -43,7 +43,7 @@ where
     }
 }
 
-/// Delete expired and revoked sessions and spent or expired one-time tokens. Returns how many rows were deleted.
+/// Delete expired and revoked sessions, spent or expired one-time tokens and expired authorization codes. Returns how many rows were deleted.
 pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
     let now = crate::store::now();
     let sessions = delete_in_batches::<sessions::Entity>(
@@ -62,7 +62,15 @@ pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
             .add(one_time_tokens::Column::UsedAt.is_not_null()),
     )
     .await?;
-    Ok(sessions + tokens)
+    // Authorization codes of OpenID clients: kept while live, spent ones too (a replay
+    // revokes what they issued), gone once expired.
+    let codes = delete_in_batches::<oidc_codes::Entity>(
+        db,
+        oidc_codes::Column::Id,
+        Condition::all().add(oidc_codes::Column::ExpiresAt.lte(now)),
+    )
+    .await?;
+    Ok(sessions + tokens + codes)
 }
 
 /// What a new session records.

@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    Backend, Browser, CookieBrowser, PASSWORD, Reply, TestApp, TestDb, claims, param,
-    with_param,
+    Backend, Browser, CookieBrowser, PASSWORD, Reply, TestApp, TestDb, claims, param, with_param,
 };
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -134,7 +133,10 @@ async fn userinfo(s: &TestApp, access: &str) -> Reply {
 }
 
 fn oauth_error(res: &Reply) -> (u16, &str) {
-    (res.status.as_u16(), res.body["error"].as_str().unwrap_or(""))
+    (
+        res.status.as_u16(),
+        res.body["error"].as_str().unwrap_or(""),
+    )
 }
 
 async fn discovery_and_the_code_flow_over_http(db: TestDb) {
@@ -143,12 +145,12 @@ async fn discovery_and_the_code_flow_over_http(db: TestDb) {
     let meta = s.get_public("/.well-known/openid-configuration").await;
     assert_eq!(meta.status, 200, "{}", meta.body);
     assert_eq!(meta.body["issuer"], s.base.as_str());
-    assert_eq!(
-        meta.body["token_endpoint"],
-        s.url("/oauth2/token").as_str()
-    );
+    assert_eq!(meta.body["token_endpoint"], s.url("/oauth2/token").as_str());
     assert_eq!(meta.body["response_types_supported"], json!(["code"]));
-    assert_eq!(meta.body["code_challenge_methods_supported"], json!(["S256"]));
+    assert_eq!(
+        meta.body["code_challenge_methods_supported"],
+        json!(["S256"])
+    );
     assert_eq!(
         meta.body["authorization_response_iss_parameter_supported"],
         true
@@ -188,7 +190,10 @@ async fn discovery_and_the_code_flow_over_http(db: TestDb) {
     // A client's access token is not a key to our own API, nor ours to userinfo.
     assert_eq!(s.me(&access).await.status, 401);
     let own = s.login("ada@example.com").await;
-    assert_eq!(oauth_error(&userinfo(&s, &own.access).await), (401, "invalid_token"));
+    assert_eq!(
+        oauth_error(&userinfo(&s, &own.access).await),
+        (401, "invalid_token")
+    );
     // Our refresh tokens are not the client's, and the other way round.
     let refresh = res.body["refresh_token"].as_str().unwrap().to_string();
     assert_eq!(s.refresh(&refresh).await.status, 401);
@@ -217,7 +222,11 @@ async fn refusals(db: TestDb) {
     page_sign_in(&s, &b, "ada@example.com").await;
 
     // A redirect URI not registered exactly: a page here, never a redirect there.
-    for uri in ["http://127.0.0.1:9/cb/", "http://127.0.0.1:9/other", "http://evil.example/cb"] {
+    for uri in [
+        "http://127.0.0.1:9/cb/",
+        "http://127.0.0.1:9/other",
+        "http://evil.example/cb",
+    ] {
         let res = b
             .get(&authorize_url(&s, &id, &[("redirect_uri", uri)]))
             .await;
@@ -229,7 +238,10 @@ async fn refusals(db: TestDb) {
     assert_eq!(res.status, 400);
     // A registered redirect URI: errors go back there with state and iss.
     for (extra, error) in [
-        (vec![("response_type", "token")], "unsupported_response_type"),
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
         (vec![("scope", "email")], "invalid_scope"),
         (vec![("code_challenge_method", "plain")], "invalid_request"),
     ] {
@@ -277,9 +289,15 @@ async fn refusals(db: TestDb) {
         oauth_error(&exchange(&s, client, &code, VERIFIER).await),
         (400, "invalid_grant")
     );
-    assert_eq!(oauth_error(&userinfo(&s, &access).await), (401, "invalid_token"));
+    assert_eq!(
+        oauth_error(&userinfo(&s, &access).await),
+        (401, "invalid_token")
+    );
     let refresh = first.body["refresh_token"].as_str().unwrap();
-    assert_eq!(oauth_error(&refresh_grant(&s, client, refresh).await), (400, "invalid_grant"));
+    assert_eq!(
+        oauth_error(&refresh_grant(&s, client, refresh).await),
+        (400, "invalid_grant")
+    );
 
     // An expired code.
     let code = code_for(&s, &b, &id).await;
@@ -336,29 +354,49 @@ async fn refusals(db: TestDb) {
     let spent = res.body["refresh_token"].as_str().unwrap().to_string();
     let next = refresh_grant(&s, client, &spent).await;
     assert_eq!(next.status, 200, "{}", next.body);
-    assert_eq!(oauth_error(&refresh_grant(&s, client, &spent).await), (400, "invalid_grant"));
+    assert_eq!(
+        oauth_error(&refresh_grant(&s, client, &spent).await),
+        (400, "invalid_grant")
+    );
     let current = next.body["refresh_token"].as_str().unwrap();
-    assert_eq!(oauth_error(&refresh_grant(&s, client, current).await), (400, "invalid_grant"));
+    assert_eq!(
+        oauth_error(&refresh_grant(&s, client, current).await),
+        (400, "invalid_grant")
+    );
 
     // A disabled user: codes, refreshes and userinfo all stop.
     let code = code_for(&s, &b, &id).await;
     let user = s.user_id(&s.login("ada@example.com").await.access).await;
     let res = s
-        .patch(&format!("/api/v1/users/{user}"), &admin, json!({"active": false}))
+        .patch(
+            &format!("/api/v1/users/{user}"),
+            &admin,
+            json!({"active": false}),
+        )
         .await;
     assert_eq!(res.status, 200, "{}", res.body);
     assert_eq!(
         oauth_error(&exchange(&s, client, &code, VERIFIER).await),
         (400, "invalid_grant")
     );
-    assert_eq!(oauth_error(&refresh_grant(&s, client, &refresh).await), (400, "invalid_grant"));
-    assert_eq!(oauth_error(&userinfo(&s, &access).await), (401, "invalid_token"));
+    assert_eq!(
+        oauth_error(&refresh_grant(&s, client, &refresh).await),
+        (400, "invalid_grant")
+    );
+    assert_eq!(
+        oauth_error(&userinfo(&s, &access).await),
+        (401, "invalid_token")
+    );
     // And the browser is sent to sign in again, where the account is refused.
     let res = b.get(&authorize_url(&s, &id, &[])).await;
     assert_eq!(res.status, 303);
     assert!(res.header("location").starts_with("/login"));
-    db.assert_audited(&["oidc_client_created", "oidc_tokens_issued", "oidc_code_replayed"])
-        .await;
+    db.assert_audited(&[
+        "oidc_client_created",
+        "oidc_tokens_issued",
+        "oidc_code_replayed",
+    ])
+    .await;
     s.stop().await;
 }
 
@@ -377,7 +415,10 @@ async fn public_clients_need_pkce_and_prompt_none_never_shows_a_page(db: TestDb)
     let b = CookieBrowser::new();
     // Not signed in, prompt=none: login_required at the client.
     let res = b.get(&authorize_url(&s, id, &[("prompt", "none")])).await;
-    assert_eq!(param(res.header("location"), "error").as_deref(), Some("login_required"));
+    assert_eq!(
+        param(res.header("location"), "error").as_deref(),
+        Some("login_required")
+    );
     // No PKCE: refused for a public client.
     let mut url = url::Url::parse(&authorize_url(&s, id, &[])).unwrap();
     let pairs: Vec<(String, String)> = url
@@ -388,13 +429,23 @@ async fn public_clients_need_pkce_and_prompt_none_never_shows_a_page(db: TestDb)
     url.query_pairs_mut().clear().extend_pairs(pairs);
     page_sign_in(&s, &b, "ada@example.com").await;
     let res = b.get(url.as_str()).await;
-    assert_eq!(param(res.header("location"), "error").as_deref(), Some("invalid_request"));
+    assert_eq!(
+        param(res.header("location"), "error").as_deref(),
+        Some("invalid_request")
+    );
     // Not first-party and no consent yet: prompt=none says so; without it, the consent page.
     let res = b.get(&authorize_url(&s, id, &[("prompt", "none")])).await;
-    assert_eq!(param(res.header("location"), "error").as_deref(), Some("consent_required"));
+    assert_eq!(
+        param(res.header("location"), "error").as_deref(),
+        Some("consent_required")
+    );
     let res = b.get(&authorize_url(&s, id, &[])).await;
     assert_eq!(res.status, 200, "{}", res.text);
-    assert!(res.text.contains("SPA") && res.text.contains("id=\"allow\""), "{}", res.text);
+    assert!(
+        res.text.contains("SPA") && res.text.contains("id=\"allow\""),
+        "{}",
+        res.text
+    );
     s.stop().await;
 }
 
@@ -450,9 +501,15 @@ async fn clients_admin_api_and_cli(db: TestDb) {
             "--first-party",
         ])
         .await;
-    assert!(out.contains("client_id: ghc_") && out.contains("client_secret: "), "{out}");
+    assert!(
+        out.contains("client_id: ghc_") && out.contains("client_secret: "),
+        "{out}"
+    );
     let out = db.run_ok(&["clients", "list"]).await;
-    assert!(out.contains("Grafana") && out.contains("Proxy") && out.contains("first-party"), "{out}");
+    assert!(
+        out.contains("Grafana") && out.contains("Proxy") && out.contains("first-party"),
+        "{out}"
+    );
     let out = db.run_ok(&["clients", "delete", client_id]).await;
     assert!(out.contains("deleted"), "{out}");
     let out = db.run_ok(&["clients", "list"]).await;
@@ -490,7 +547,11 @@ impl Rp {
             .spawn()
             .unwrap_or_else(|e| panic!("{program} {script}: {e} (README, Run the tests)"));
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = lines.next_line().await.unwrap().expect("the RP did not start");
+        let first = lines
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the RP did not start");
         let port = serde_json::from_str::<Value>(&first).unwrap()["port"]
             .as_u64()
             .unwrap() as u16;
@@ -524,7 +585,10 @@ async fn sqlite() -> TestDb {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_signs_in_through_the_hosted_pages() {
-    let node_modules = format!("{}/tests/oidc/node_modules/openid-client", env!("CARGO_MANIFEST_DIR"));
+    let node_modules = format!(
+        "{}/tests/oidc/node_modules/openid-client",
+        env!("CARGO_MANIFEST_DIR")
+    );
     assert!(
         std::path::Path::new(&node_modules).exists(),
         "run `npm ci` in tests/oidc (README, Run the tests)"
@@ -532,7 +596,8 @@ async fn openid_client_signs_in_through_the_hosted_pages() {
     let db = sqlite().await;
     let s = db.public_app(&[]).await;
     let admin = s.admin().await;
-    s.create_user(&admin, "ada@example.com", &["moderator", "user"]).await;
+    s.create_user(&admin, "ada@example.com", &["moderator", "user"])
+        .await;
     let mut rp = Rp::start("node", "rp.mjs", &s.base).await;
     let c = create_client(
         &s,
@@ -549,7 +614,10 @@ async fn openid_client_signs_in_through_the_hosted_pages() {
         c["client_secret"].as_str().unwrap(),
     );
     let mut b = Browser::start("op-openid-client").await;
-    let start = format!("{}?client_id={id}&client_secret={secret}&auth=post", rp.url("/start"));
+    let start = format!(
+        "{}?client_id={id}&client_secret={secret}&auth=post",
+        rp.url("/start")
+    );
     b.goto(&start).await;
     b.fill("#email", "ada@example.com").await;
     b.fill("#password", PASSWORD).await;
@@ -627,8 +695,11 @@ async fn authlib_signs_in_through_the_hosted_pages() {
         c["client_secret"].as_str().unwrap(),
     );
     let mut b = Browser::start("op-authlib").await;
-    b.goto(&format!("{}?client_id={id}&client_secret={secret}", rp.url("/start")))
-        .await;
+    b.goto(&format!(
+        "{}?client_id={id}&client_secret={secret}",
+        rp.url("/start")
+    ))
+    .await;
     b.fill("#email", "grace@example.com").await;
     b.fill("#password", PASSWORD).await;
     b.submit("#sign-in", "#rp-done").await;

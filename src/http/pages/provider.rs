@@ -64,7 +64,10 @@ pub(super) fn authorize_url(page: &Page, req: &AuthorizeRequest) -> String {
 
 /// Whether `url` is our own authorization endpoint (a sign-in's way back to it).
 pub(super) fn is_authorize_url(page: &Page, url: &str) -> bool {
-    url.starts_with(&format!("{}{AUTHORIZE_PATH}?", page.gh().provider().issuer()))
+    url.starts_with(&format!(
+        "{}{AUTHORIZE_PATH}?",
+        page.gh().provider().issuer()
+    ))
 }
 
 /// `GET /oauth2/authorize`: the authorization code flow.
@@ -123,9 +126,7 @@ pub(crate) async fn consent(page: Page, Form(form): Form<ConsentForm>) -> PageRe
         .await
     {
         Ok(to) | Err(AuthorizeError::Redirect(to)) => Ok(continue_to(&page, &to)),
-        Err(AuthorizeError::Page(message)) => {
-            Err(PageError::new(StatusCode::BAD_REQUEST, message))
-        }
+        Err(AuthorizeError::Page(message)) => Err(PageError::new(StatusCode::BAD_REQUEST, message)),
     }
 }
 
@@ -169,8 +170,7 @@ pub(crate) async fn logout(page: Page, Query(q): Query<LogoutQuery>) -> PageResu
             .collect();
         res = done;
         for c in cookies {
-            res.headers_mut()
-                .append(axum::http::header::SET_COOKIE, c);
+            res.headers_mut().append(axum::http::header::SET_COOKIE, c);
         }
         return Ok(res);
     }

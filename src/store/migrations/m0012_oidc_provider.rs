@@ -132,8 +132,13 @@ impl MigrationTrait for Migration {
         )
         .await?;
         for column in ["auth_time", "oidc_scope", "oidc_client_id"] {
-            m.alter_table(Table::alter().table("sessions").drop_column(column).to_owned())
-                .await?;
+            m.alter_table(
+                Table::alter()
+                    .table("sessions")
+                    .drop_column(column)
+                    .to_owned(),
+            )
+            .await?;
         }
         drop(m, &["oidc_codes", "oidc_consents", "oidc_clients"]).await
     }
