@@ -202,6 +202,7 @@ pub struct Checked {
     code_challenge: Option<String>,
     prompt_none: bool,
     prompt_login: bool,
+    prompt_consent: bool,
     max_age: Option<i64>,
 }
 
@@ -547,6 +548,7 @@ impl Provider {
             code_challenge: req.code_challenge.clone().filter(|c| !c.is_empty()),
             prompt_none: false,
             prompt_login: false,
+            prompt_consent: false,
             max_age: None,
         };
         let fail = |c: &Checked, error: &str, description: &str| {
@@ -595,11 +597,12 @@ impl Provider {
             match p {
                 "none" => checked.prompt_none = true,
                 "login" => checked.prompt_login = true,
-                "consent" | "select_account" => {}
+                "consent" => checked.prompt_consent = true,
+                "select_account" => {}
                 _ => return fail(&checked, "invalid_request", "unknown prompt value"),
             }
         }
-        if checked.prompt_none && checked.prompt_login {
+        if checked.prompt_none && (checked.prompt_login || checked.prompt_consent) {
             return fail(
                 &checked,
                 "invalid_request",
@@ -663,7 +666,8 @@ impl Provider {
             let consent = store::clients::consent(&self.db, who.user_id, checked.client.id)
                 .await
                 .map_err(ServiceError::from)?;
-            if !consent.is_some_and(|c| rules::consent_covers(&c.scope, &checked.scopes)) {
+            let covered = consent.is_some_and(|c| rules::consent_covers(&c.scope, &checked.scopes));
+            if !covered || checked.prompt_consent {
                 if checked.prompt_none {
                     return Err(checked.error(
                         &self.issuer,

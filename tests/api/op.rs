@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::helpers::{
-    Backend, Browser, CookieBrowser, PASSWORD, Reply, TestApp, TestDb, claims, param, with_param,
+    Backend, Browser, CookieBrowser, MASTER_KEY, PASSWORD, Reply, TestApp, TestDb, claims, param,
+    with_param,
 };
 
 const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
@@ -449,6 +450,85 @@ async fn public_clients_need_pkce_and_prompt_none_never_shows_a_page(db: TestDb)
     s.stop().await;
 }
 
+/// The hidden field `name` of a page's form.
+fn hidden(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        .to_string()
+}
+
+async fn mfa_shows_in_the_id_token_and_prompt_login_asks_again(db: TestDb) {
+    let s = db
+        .public_app(&[("ENCRYPTION_MASTER_KEY", MASTER_KEY)])
+        .await;
+    let admin = s.admin().await;
+    let (id, secret) = first_party(&s, &admin).await;
+    let totp = s.with_totp("ada@example.com").await;
+    // Sign in on the page: the password, then a recovery code.
+    let b = CookieBrowser::new();
+    let form = b.get(&s.url("/login")).await;
+    let res = b
+        .client
+        .post(s.url("/login"))
+        .form(&[
+            ("email", "ada@example.com"),
+            ("password", PASSWORD),
+            ("csrf", &hidden(&form.text, "csrf")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let step = Reply::read(res).await;
+    assert_eq!(step.status, 200, "{}", step.text);
+    let res = b
+        .client
+        .post(s.url("/login/mfa"))
+        .form(&[
+            ("mfa_token", hidden(&step.text, "mfa_token").as_str()),
+            ("recovery_code", totp.recovery_codes[0].as_str()),
+            ("csrf", &hidden(&step.text, "csrf")),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let code = code_for(&s, &b, &id).await;
+    let res = exchange(&s, (&id, &secret), &code, VERIFIER).await;
+    assert_eq!(res.status, 200, "{}", res.body);
+    let id_token = claims(res.body["id_token"].as_str().unwrap());
+    assert_eq!(id_token["acr"], "aal2");
+    assert_eq!(id_token["amr"], json!(["pwd", "otp", "mfa"]));
+
+    // prompt=login (and a max_age the sign-in is older than): the sign-in page again, even
+    // for a signed-in browser, coming back without prompt=login.
+    for extra in [("prompt", "login"), ("max_age", "-1")] {
+        let res = b.get(&authorize_url(&s, &id, &[extra])).await;
+        if extra.0 == "max_age" {
+            // A negative max_age is malformed: the client hears so.
+            assert_eq!(
+                param(res.header("location"), "error").as_deref(),
+                Some("invalid_request")
+            );
+            continue;
+        }
+        assert_eq!(res.status, 303, "{}", res.text);
+        let to = res.header("location").to_string();
+        assert!(
+            to.starts_with("/login?redirect_to=") && to.ends_with("&reauth=1"),
+            "{to}"
+        );
+        let back = param(&s.url(&to), "redirect_to").unwrap();
+        assert!(back.starts_with(&s.url("/oauth2/authorize?")), "{back}");
+        assert!(!back.contains("prompt=login"), "{back}");
+        let page = b.get(&s.url(&to)).await;
+        assert_eq!(page.status, 200, "the form, not a redirect: {}", page.text);
+        assert!(page.text.contains("id=\"sign-in\""));
+    }
+    s.stop().await;
+}
+
 async fn clients_admin_api_and_cli(db: TestDb) {
     let s = db.app(&[]).await;
     let admin = s.admin().await;
@@ -524,6 +604,7 @@ per_backend!(
     discovery_and_the_code_flow_over_http,
     refusals,
     public_clients_need_pkce_and_prompt_none_never_shows_a_page,
+    mfa_shows_in_the_id_token_and_prompt_login_asks_again,
     clients_admin_api_and_cli,
 );
 
@@ -667,6 +748,32 @@ async fn openid_client_signs_in_through_the_hosted_pages() {
     b.submit(&format!("#revoke-app-{id}"), "#no-apps").await;
     b.goto(&start).await;
     b.find("#allow").await;
+
+    // A public client (an SPA): no secret, PKCE only (`none` at the token endpoint); the
+    // browser is still signed in, and first-party clients skip consent.
+    let spa = create_client(
+        &s,
+        &admin,
+        json!({
+            "name": "SPA",
+            "public": true,
+            "first_party": true,
+            "redirect_uris": [rp.url("/cb")],
+            "post_logout_redirect_uris": [rp.url("/logged-out")],
+        }),
+    )
+    .await;
+    let spa_id = spa["client_id"].as_str().unwrap();
+    b.goto(&format!(
+        "{}?client_id={spa_id}&auth=none",
+        rp.url("/start")
+    ))
+    .await;
+    b.find("#rp-done").await;
+    let ev = rp.event().await;
+    assert_eq!(ev["event"], "signed_in", "{ev}");
+    assert_eq!(ev["claims"]["aud"], spa_id);
+    assert_eq!(rp.event().await["event"], "logged_out");
     db.assert_audited(&[
         "oidc_consent_granted",
         "oidc_tokens_issued",
