@@ -130,7 +130,10 @@ fn credentials(
 #[utoipa::path(post, path = "/oauth2/token", tag = "openid", request_body(content = String, content_type = "application/x-www-form-urlencoded"), responses(
     (status = 200, description = "access_token, token_type, expires_in, refresh_token, id_token, scope", content_type = "application/json"),
     (status = 400, description = "invalid_request, invalid_grant, unsupported_grant_type", content_type = "application/json"),
-    (status = 401, description = "invalid_client", content_type = "application/json")))]
+    (status = 401, description = "invalid_client", content_type = "application/json"),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 500, description = "server_error", content_type = "application/json"),
+    (status = 503, description = "temporarily_unavailable", content_type = "application/json")))]
 async fn token(
     State(gh): State<Gatehouse>,
     Client(client): Client,
@@ -206,7 +209,9 @@ fn actor(caller: &Caller) -> Option<uuid::Uuid> {
 /// Register an OpenID client (super_admin: `clients:manage`); its secret is in this answer only.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("bearer" = [])), request_body = NewClient, responses(
     (status = 201, body = CreatedClient),
-    (status = 400, description = "malformed_json; invalid_body", body = Problem, content_type = PROBLEM_JSON),
+    (status = 400, description = "malformed_json; invalid_body: wrong types, missing or unknown fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
+    (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
+    (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
     (status = 401, description = "unauthorized, invalid_token", body = Problem, content_type = PROBLEM_JSON),
     (status = 403, description = "insufficient_permission: needs `clients:manage` (super_admin)", body = Problem, content_type = PROBLEM_JSON),
     (status = 422, description = "validation_failed: invalid, required, invalid_uri, unknown_scope", body = Problem, content_type = PROBLEM_JSON),
