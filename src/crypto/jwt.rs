@@ -252,7 +252,10 @@ impl JwtKeys {
             return Ok(self);
         }
         let key = Key::from_pem("OIDC_SIGNING_KEY_FILE", label, pem, None)?;
-        if let Some(jwk) = &key.jwk {
+        // Also listed in JWT_PREVIOUS_KEY_FILES: published once.
+        if let Some(jwk) = &key.jwk
+            && !self.keys.iter().any(|k| k.kid == key.kid)
+        {
             self.jwks.keys.push(jwk.clone());
         }
         self.id_key = Some(key);
@@ -533,6 +536,41 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn id_tokens_are_never_signed_with_an_hs256_secret() {
+        let pem = crate::crypto::keys::generate_pem(JwtAlgorithm::ES256).unwrap();
+        let keys = hs256(NEW, &[]);
+        assert_eq!(keys.id_token_algorithm(), None);
+        assert_eq!(keys.sign_id_token(&claims()), None);
+        let keys = keys.with_id_token_key("test", pem.into_bytes()).unwrap();
+        assert_eq!(keys.id_token_algorithm(), Some("ES256"));
+        let token = keys.sign_id_token(&claims()).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(keys.jwks().keys.len(), 1);
+        assert_eq!(
+            header.kid.as_deref(),
+            keys.jwks().keys[0].common.key_id.as_deref()
+        );
+        // Its key publishes and signs ID tokens only: no access token verifies under it.
+        assert_eq!(keys.verify(&token), None);
+        assert!(keys.verify_id_token_hint(&token).is_some());
+        // With an asymmetric signing key, that key signs ID tokens and no other is added.
+        let dir = tempfile::tempdir().unwrap();
+        let ed = ed25519_pem(dir.path(), "ed.pem");
+        let asym = JwtKeys::new(&config(JwtAlgorithm::EdDSA, Some(ed)), None, ISSUER)
+            .unwrap()
+            .with_id_token_key(
+                "test",
+                crate::crypto::keys::generate_pem(JwtAlgorithm::ES256)
+                    .unwrap()
+                    .into_bytes(),
+            )
+            .unwrap();
+        assert_eq!(asym.id_token_algorithm(), Some("EdDSA"));
+        assert_eq!(asym.jwks().keys.len(), 1);
     }
 
     #[test]
