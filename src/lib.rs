@@ -44,6 +44,7 @@ use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
 use crate::service::oauth::OAuth;
+use crate::service::provider::Provider;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
@@ -84,6 +85,7 @@ struct Inner {
     mfa: Mfa,
     web: Web,
     oauth: OAuth,
+    provider: Provider,
     integrations: Integrations,
     usage: Usage,
     billing: Billing,
@@ -115,11 +117,11 @@ impl Gatehouse {
         let limiter = limits::rate::RateLimiter::new(&config.rate_limit)?;
         telemetry::handle();
         let issuer = config.public_url.as_str().trim_end_matches('/').to_string();
-        let jwt = Arc::new(crypto::jwt::JwtKeys::new(
-            &config.jwt,
-            jwt_secret.as_ref(),
-            &issuer,
-        )?);
+        let mut jwt = crypto::jwt::JwtKeys::new(&config.jwt, jwt_secret.as_ref(), &issuer)?;
+        if let Some((label, pem)) = crypto::keys::resolve_oidc_key(&config)? {
+            jwt = jwt.with_id_token_key(&label, pem)?;
+        }
+        let jwt = Arc::new(jwt);
         let settings = AuthSettings::new(&config, &issuer);
         let mailer = mail::Mailer::start(&config.mail)?;
         let verification = Verification::new(
@@ -148,6 +150,7 @@ impl Gatehouse {
             login.clone(),
             verification.clone(),
         );
+        let provider = Provider::new(db.clone(), login.clone(), auth.clone());
         let integrations = Integrations::new(db.clone(), envelope.clone());
         let (usage, billing) = (Usage::new(db.clone()), Billing::new(db.clone()));
         let oauth =
@@ -168,6 +171,7 @@ impl Gatehouse {
                 mfa,
                 web,
                 oauth,
+                provider,
                 integrations,
                 usage,
                 billing,
@@ -221,6 +225,11 @@ impl Gatehouse {
     /// Sign-in through outside providers.
     pub fn oauth(&self) -> &OAuth {
         &self.inner.oauth
+    }
+
+    /// Gatehouse as an OpenID Provider: clients, authorization, tokens, userinfo, logout.
+    pub fn provider(&self) -> &Provider {
+        &self.inner.provider
     }
 
     pub fn integrations(&self) -> &Integrations {

@@ -1,6 +1,7 @@
 //! The `gatehouse` command line: clap definitions and dispatch; each command group is a few lines over the service and store layers.
 
 mod admin;
+mod clients;
 mod db;
 mod keys;
 mod roles;
@@ -55,6 +56,41 @@ enum Command {
     /// Keys for the configuration.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// OpenID clients: apps that sign their users in through Gatehouse.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsCommand {
+    /// Register a client and print its client_id and (confidential clients) its secret, once.
+    Create {
+        /// A name people see on the consent page.
+        #[arg(long)]
+        name: String,
+        /// An exact redirect URI (repeat for several).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// An exact post-logout redirect URI (repeat for several).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A public client (SPA, native app): no secret, PKCE required.
+        #[arg(long)]
+        public: bool,
+        /// A first-party client: no consent page.
+        #[arg(long)]
+        first_party: bool,
+        /// Space-separated allowed scopes (default: openid email profile roles offline_access).
+        #[arg(long)]
+        scopes: Option<String>,
+    },
+    /// List the registered clients (never their secrets).
+    List,
+    /// Delete a client, the sessions issued to it and its consents.
+    Delete {
+        /// The client's client_id.
+        client_id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -262,6 +298,28 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             output,
         }) => users::export(load_config()?, with_hashes, output).await,
         Command::Sessions(SessionsCommand::Cleanup) => sessions::cleanup(load_config()?).await,
+        Command::Clients(ClientsCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            first_party,
+            scopes,
+        }) => {
+            let args = clients::CreateArgs {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                first_party,
+                scopes,
+            };
+            clients::create(load_config()?, args).await
+        }
+        Command::Clients(ClientsCommand::List) => clients::list(load_config()?).await,
+        Command::Clients(ClientsCommand::Delete { client_id }) => {
+            clients::delete(load_config()?, &client_id).await
+        }
     }
 }
 

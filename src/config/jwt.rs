@@ -47,6 +47,9 @@ pub struct JwtConfig {
     pub previous_key_files: Vec<PathBuf>,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// The PEM private key (EdDSA, ES256 or RS256) that signs the ID tokens of Gatehouse as an
+    /// OpenID Provider while access tokens are HS256 (`OIDC_SIGNING_KEY_FILE`).
+    pub oidc_signing_key_file: Option<PathBuf>,
 }
 
 impl JwtConfig {
@@ -93,12 +96,17 @@ impl JwtConfig {
         for path in &previous_key_files {
             readable("JWT_PREVIOUS_KEY_FILES", path)?;
         }
+        let oidc_signing_key_file = vars.get("OIDC_SIGNING_KEY_FILE").map(PathBuf::from);
+        if let Some(path) = &oidc_signing_key_file {
+            readable("OIDC_SIGNING_KEY_FILE", path)?;
+        }
         Ok(Self {
             secret,
             algorithm,
             private_key_file,
             previous_secrets,
             previous_key_files,
+            oidc_signing_key_file,
             access_token_ttl: vars.seconds("JWT_ACCESS_TOKEN_EXPIRES", 900, 10..=86_400)?,
             refresh_token_ttl: vars.seconds(
                 "JWT_REFRESH_TOKEN_EXPIRES",
@@ -133,6 +141,10 @@ impl JwtConfig {
         out.list("JWT_PREVIOUS_KEY_FILES", &files);
         out.seconds("JWT_ACCESS_TOKEN_EXPIRES", self.access_token_ttl);
         out.seconds("JWT_REFRESH_TOKEN_EXPIRES", self.refresh_token_ttl);
+        out.optional(
+            "OIDC_SIGNING_KEY_FILE",
+            self.oidc_signing_key_file.as_deref().map(Path::display),
+        );
     }
 }
 

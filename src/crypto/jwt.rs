@@ -96,25 +96,29 @@ impl Key {
     ) -> Result<Self, ConfigError> {
         let pem = std::fs::read(path)
             .map_err(|e| ConfigError::new(var, format!("cannot read {}: {e}", path.display())))?;
+        Self::from_pem(var, &path.display().to_string(), pem, algorithm)
+    }
+
+    /// The PEM private key `pem` (from `label`, named by `var` in errors), as [`Key::from_pem_file`].
+    fn from_pem(
+        var: &'static str,
+        label: &str,
+        pem: Vec<u8>,
+        algorithm: Option<JwtAlgorithm>,
+    ) -> Result<Self, ConfigError> {
         let algorithm = match algorithm {
             Some(a) => a,
             None => pem_algorithm(&pem).ok_or_else(|| {
                 ConfigError::new(
                     var,
-                    format!(
-                        "{} is not a PEM private key for EdDSA, ES256 or RS256",
-                        path.display()
-                    ),
+                    format!("{label} is not a PEM private key for EdDSA, ES256 or RS256"),
                 )
             })?,
         };
         let bad = |e: jsonwebtoken::errors::Error| {
             ConfigError::new(
                 var,
-                format!(
-                    "{}: not a PEM private key for {algorithm:?}: {e}",
-                    path.display()
-                ),
+                format!("{label}: not a PEM private key for {algorithm:?}: {e}"),
             )
         };
         let (alg, encoding) = match algorithm {
@@ -181,9 +185,13 @@ fn validation(issuer: &str, algorithm: Algorithm) -> Validation {
     validation
 }
 
-/// Keys and rules for access tokens: the first key signs, every key verifies.
+/// Keys and rules for access tokens: the first key signs, every key verifies. ID tokens of
+/// Gatehouse as an OpenID Provider are signed by the signing key when it is asymmetric, else by
+/// a key of their own (never by an HS256 secret), published in the same JWKS.
 pub struct JwtKeys {
     keys: Vec<Key>,
+    id_key: Option<Key>,
+    issuer: String,
     /// The rules each key's tokens are checked against, built once (one per key, in order).
     validations: Vec<Validation>,
     jwks: JwkSet,
@@ -230,9 +238,85 @@ impl JwtKeys {
             .collect();
         Ok(Self {
             keys,
+            id_key: None,
+            issuer: issuer.to_string(),
             validations,
             jwks,
         })
+    }
+
+    /// Sign ID tokens with the PEM private key `pem` (from `label`), published in the JWKS;
+    /// ignored when the signing key is asymmetric already (it signs ID tokens too).
+    pub fn with_id_token_key(mut self, label: &str, pem: Vec<u8>) -> Result<Self, ConfigError> {
+        if self.keys[0].jwk.is_some() {
+            return Ok(self);
+        }
+        let key = Key::from_pem("OIDC_SIGNING_KEY_FILE", label, pem, None)?;
+        // Also listed in JWT_PREVIOUS_KEY_FILES: published once.
+        if let Some(jwk) = &key.jwk
+            && !self.keys.iter().any(|k| k.kid == key.kid)
+        {
+            self.jwks.keys.push(jwk.clone());
+        }
+        self.id_key = Some(key);
+        Ok(self)
+    }
+
+    /// The key ID tokens are signed with, if there is one.
+    fn id_signer(&self) -> Option<&Key> {
+        if self.keys[0].jwk.is_some() {
+            Some(&self.keys[0])
+        } else {
+            self.id_key.as_ref()
+        }
+    }
+
+    /// The algorithm of ID tokens (`RS256`, `ES256`, `EdDSA`), if they can be signed.
+    pub fn id_token_algorithm(&self) -> Option<&'static str> {
+        self.id_signer().map(|k| match k.algorithm {
+            Algorithm::EdDSA => "EdDSA",
+            Algorithm::ES256 => "ES256",
+            _ => "RS256",
+        })
+    }
+
+    /// Sign an ID token's `claims` with the ID-token key, naming it in `kid`.
+    pub fn sign_id_token<T: Serialize>(&self, claims: &T) -> Option<String> {
+        let key = self.id_signer()?;
+        let mut header = Header::new(key.algorithm);
+        header.kid = Some(key.kid.clone());
+        jsonwebtoken::encode(&header, claims, &key.encoding).ok()
+    }
+
+    /// The claims of a valid access token issued to an OpenID client: as [`JwtKeys::verify`],
+    /// but for any audience except our own API's (the caller checks it names the client).
+    pub fn verify_client_token(&self, token: &str) -> Option<Claims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        self.keys
+            .iter()
+            .zip(&self.validations)
+            .filter(|(k, _)| k.algorithm == header.alg)
+            .filter(|(k, _)| header.kid.as_deref().is_none_or(|kid| kid == k.kid))
+            .find_map(|(k, validation)| {
+                let mut validation = validation.clone();
+                validation.validate_aud = false;
+                jsonwebtoken::decode::<Claims>(token, &k.decoding, &validation).ok()
+            })
+            .map(|d| d.claims)
+            .filter(|c| c.aud != AUDIENCE)
+    }
+
+    /// The claims of an ID token we signed, expired or not (an `id_token_hint` at logout).
+    pub fn verify_id_token_hint(&self, token: &str) -> Option<serde_json::Value> {
+        let key = self.id_signer()?;
+        let mut validation = Validation::new(key.algorithm);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.validate_exp = false;
+        validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+        jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &validation)
+            .ok()
+            .map(|d| d.claims)
     }
 
     /// Sign `claims` with the signing key, naming it in the header's `kid`.
@@ -295,6 +379,7 @@ mod tests {
             previous_key_files: Vec::new(),
             access_token_ttl: std::time::Duration::from_secs(900),
             refresh_token_ttl: std::time::Duration::from_secs(3600),
+            oidc_signing_key_file: None,
         }
     }
 
@@ -451,6 +536,41 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[test]
+    fn id_tokens_are_never_signed_with_an_hs256_secret() {
+        let pem = crate::crypto::keys::generate_pem(JwtAlgorithm::ES256).unwrap();
+        let keys = hs256(NEW, &[]);
+        assert_eq!(keys.id_token_algorithm(), None);
+        assert_eq!(keys.sign_id_token(&claims()), None);
+        let keys = keys.with_id_token_key("test", pem.into_bytes()).unwrap();
+        assert_eq!(keys.id_token_algorithm(), Some("ES256"));
+        let token = keys.sign_id_token(&claims()).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.alg, Algorithm::ES256);
+        assert_eq!(keys.jwks().keys.len(), 1);
+        assert_eq!(
+            header.kid.as_deref(),
+            keys.jwks().keys[0].common.key_id.as_deref()
+        );
+        // Its key publishes and signs ID tokens only: no access token verifies under it.
+        assert_eq!(keys.verify(&token), None);
+        assert!(keys.verify_id_token_hint(&token).is_some());
+        // With an asymmetric signing key, that key signs ID tokens and no other is added.
+        let dir = tempfile::tempdir().unwrap();
+        let ed = ed25519_pem(dir.path(), "ed.pem");
+        let asym = JwtKeys::new(&config(JwtAlgorithm::EdDSA, Some(ed)), None, ISSUER)
+            .unwrap()
+            .with_id_token_key(
+                "test",
+                crate::crypto::keys::generate_pem(JwtAlgorithm::ES256)
+                    .unwrap()
+                    .into_bytes(),
+            )
+            .unwrap();
+        assert_eq!(asym.id_token_algorithm(), Some("EdDSA"));
+        assert_eq!(asym.jwks().keys.len(), 1);
     }
 
     #[test]

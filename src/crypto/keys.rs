@@ -125,3 +125,73 @@ pub fn resolve_jwt_secret(config: &Config) -> Result<Option<Secret>, ConfigError
         }
     }
 }
+
+/// Where the development ID-token key is kept beside the SQLite database.
+fn dev_oidc_key_path(config: &Config) -> Option<std::path::PathBuf> {
+    config
+        .dev_jwt_key_path()
+        .map(|p| p.with_file_name("oidc_signing_key.pem"))
+}
+
+/// The PEM key (and where it came from) that signs ID tokens while access tokens are HS256:
+/// `OIDC_SIGNING_KEY_FILE`, else a development key generated once beside the SQLite database,
+/// else (PostgreSQL, MySQL, in-memory SQLite) a key made for this process only, with a warning.
+/// `None` when the JWT signing key is asymmetric: it signs ID tokens itself.
+pub fn resolve_oidc_key(config: &Config) -> Result<Option<(String, Vec<u8>)>, ConfigError> {
+    const VAR: &str = "OIDC_SIGNING_KEY_FILE";
+    if config.jwt.algorithm != JwtAlgorithm::HS256 {
+        return Ok(None);
+    }
+    if let Some(path) = &config.jwt.oidc_signing_key_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| ConfigError::new(VAR, format!("cannot read {}: {e}", path.display())))?;
+        return Ok(Some((path.display().to_string(), pem)));
+    }
+    let fresh = || {
+        generate_pem(JwtAlgorithm::ES256)
+            .expect("ES256 keys are PEM")
+            .into_bytes()
+    };
+    match dev_oidc_key_path(config) {
+        Some(path) => {
+            if let Ok(pem) = std::fs::read(&path) {
+                return Ok(Some((path.display().to_string(), pem)));
+            }
+            let pem = fresh();
+            let write = || -> std::io::Result<()> {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)?;
+                }
+                let mut opts = std::fs::OpenOptions::new();
+                opts.write(true).create_new(true);
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    opts.mode(0o600);
+                }
+                opts.open(&path)?.write_all(&pem)
+            };
+            match write() {
+                Ok(()) => Ok(Some((path.display().to_string(), pem))),
+                // Another process made it first: use theirs.
+                Err(_) => std::fs::read(&path)
+                    .map(|pem| Some((path.display().to_string(), pem)))
+                    .map_err(|e| {
+                        ConfigError::new(
+                            VAR,
+                            format!(
+                                "unset, and the development key {} cannot be used: {e}",
+                                path.display()
+                            ),
+                        )
+                    }),
+            }
+        }
+        None => {
+            tracing::debug!(
+                "OIDC_SIGNING_KEY_FILE is not set: ID tokens are signed with a key made for this process; set it (or an asymmetric JWT_ALGORITHM) before registering OpenID clients"
+            );
+            Ok(Some(("a key made for this process".into(), fresh())))
+        }
+    }
+}

@@ -256,6 +256,11 @@ pub fn derived_token(label: &str, inputs: &[&str]) -> String {
 }
 
 /// Hex SHA-256, how single-use secrets are stored.
+/// Whether two strings are equal, in time that does not depend on where they differ.
+pub fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
 pub fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }

@@ -10,6 +10,7 @@ pub mod oauth;
 pub mod password_policy;
 pub mod permissions;
 pub mod profile;
+pub mod provider;
 pub mod rbac;
 pub mod roles;
 pub mod sessions;

@@ -52,6 +52,7 @@ permissions!(
     ProfileWrite => "profile:write",
     UsageWrite => "usage:write",
     IntegrationsDecrypt => "integrations:decrypt",
+    ClientsManage => "clients:manage",
 );
 
 /// A permission as a type, for `RequirePermission<P>`.

@@ -12,6 +12,7 @@ pub mod oauth;
 pub mod ops;
 pub(crate) mod pages;
 pub mod problem;
+pub mod provider;
 pub mod users;
 
 use std::time::Duration;
@@ -55,7 +56,8 @@ pub const MAX_HEADERS: usize = 64;
         (name = "admin", description = "Audit log, session clean-up, service API keys"),
         (name = "integrations", description = "Third-party API keys of users, encrypted at rest"),
         (name = "usage", description = "Metered usage reported by services"),
-        (name = "billing", description = "Billing periods and records")
+        (name = "billing", description = "Billing periods and records"),
+        (name = "openid", description = "Gatehouse as an OpenID Provider: discovery, token endpoint, userinfo (OAuth JSON errors, not problem documents)")
     )
 )]
 struct ApiDoc;
@@ -70,6 +72,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
         .merge(admin::routes())
         .merge(integrations::routes())
         .merge(billing::routes())
+        .merge(provider::admin_routes())
 }
 
 struct BearerAuth;
@@ -94,6 +97,7 @@ impl utoipa::Modify for BearerAuth {
 pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::<Gatehouse>::with_openapi(ApiDoc::openapi())
         .merge(ops::routes())
+        .merge(provider::routes())
         .nest("/api/v1", api_routes())
         .split_for_parts();
     doc
@@ -129,6 +133,7 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
     };
     let (ops, _) = OpenApiRouter::<Gatehouse>::new()
         .merge(ops::routes())
+        .merge(provider::routes())
         .split_for_parts();
     // Every API answer may carry a token, a secret, a QR code or recovery codes: never cached
     // (RFC 6749 §5.1).

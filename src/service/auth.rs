@@ -353,9 +353,24 @@ impl Auth {
         refresh_token: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
+        let (session, generation) = self.rotate(refresh_token, client, None).await?;
+        self.next_pair(&session, generation).await
+    }
+
+    /// Rotate the session a refresh token names, with the same rules and reuse detection for
+    /// our own sessions (`for_client` `None`) and for those issued to an OpenID client (its row
+    /// id): a token of the other kind is refused. The rotated session and the generation of the
+    /// refresh token to hand out.
+    pub(crate) async fn rotate(
+        &self,
+        refresh_token: &str,
+        client: &ClientInfo,
+        for_client: Option<Uuid>,
+    ) -> Result<(session_rows::Model, u64), ServiceError> {
         let (presented, read) = self
             .presented(refresh_token)
             .await?
+            .filter(|(_, s)| s.oidc_client_id == for_client)
             .ok_or_else(invalid_refresh)?;
         if u64::try_from(read.refresh_generation).ok() != Some(presented.generation) {
             // Not the current generation: lost a race or replayed, no rotation to try.
@@ -369,7 +384,7 @@ impl Auth {
                 .ok_or_else(invalid_refresh)?;
             return self.refresh_missed(presented, session, client).await;
         };
-        self.next_pair(&session, presented.generation + 1).await
+        Ok((session, presented.generation + 1))
     }
 
     /// A refresh that did not win the rotation (`session` as read after it lost): inside the grace window after a parallel
@@ -379,7 +394,7 @@ impl Auth {
         presented: ParsedRefresh,
         session: session_rows::Model,
         client: &ClientInfo,
-    ) -> Result<TokenPair, ServiceError> {
+    ) -> Result<(session_rows::Model, u64), ServiceError> {
         let state = SessionState {
             generation: session.refresh_generation as u64,
             refreshed_at: session.refreshed_at,
@@ -389,7 +404,7 @@ impl Auth {
         let grace = self.login.settings().reuse_grace;
         match classify_refresh_miss(presented.generation, state, store::now(), grace) {
             RefreshMiss::Dead => Err(invalid_refresh()),
-            RefreshMiss::Grace => self.next_pair(&session, presented.generation + 1).await,
+            RefreshMiss::Grace => Ok((session, presented.generation + 1)),
             RefreshMiss::Replay => {
                 self.revoke_for_reuse(&session, presented.generation, client)
                     .await?;

@@ -393,6 +393,7 @@ impl Login {
                 user_agent: client.user_agent.clone(),
                 aal: aal.to_string(),
                 expires_at: store::now() + self.settings.refresh_ttl,
+                oidc: None,
             },
         )
         .await?;
@@ -401,6 +402,36 @@ impl Login {
             .remove(&user.id)
             .unwrap_or_default();
         self.pair(&session, 0, UserView::new(user, roles))
+    }
+
+    /// A new session for an OpenID client (`oidc`: the client's row id, the granted scope and
+    /// when its person authenticated), written through `db` (the code exchange's transaction).
+    pub(crate) async fn open_client_session<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        user_id: Uuid,
+        aal: &str,
+        client: &ClientInfo,
+        oidc: (Uuid, String, chrono::DateTime<chrono::Utc>),
+    ) -> Result<session_rows::Model, ServiceError> {
+        Ok(store::sessions::create(
+            db,
+            store::sessions::NewSession {
+                user_id,
+                salt: tokens::random_token(32),
+                ip_address: client.ip.map(|ip| ip.to_string()),
+                user_agent: client.user_agent.clone(),
+                aal: aal.to_string(),
+                expires_at: store::now() + self.settings.refresh_ttl,
+                oidc: Some(oidc),
+            },
+        )
+        .await?)
+    }
+
+    /// The refresh token of `session`'s `generation`.
+    pub(crate) fn refresh_token(&self, session: &session_rows::Model, generation: u64) -> String {
+        self.refresh.token(&session.salt, session.id, generation)
     }
 
     /// An access token for `session` and the refresh token of its `generation`.

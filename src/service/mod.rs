@@ -22,6 +22,7 @@ pub mod new_account;
 pub mod oauth;
 pub mod paging;
 pub mod principals;
+pub mod provider;
 pub mod usage;
 pub mod users;
 pub mod verification;

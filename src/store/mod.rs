@@ -5,6 +5,7 @@ pub mod audit;
 pub mod backup;
 pub mod billing;
 pub mod circuit;
+pub mod clients;
 pub mod db;
 pub mod entities;
 mod error;

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entities::{one_time_tokens, sessions};
+use super::entities::{oidc_codes, one_time_tokens, sessions};
 
 const BATCH: u64 = 1000;
 
@@ -43,7 +43,7 @@ where
     }
 }
 
-/// Delete expired and revoked sessions and spent or expired one-time tokens. Returns how many rows were deleted.
+/// Delete expired and revoked sessions, spent or expired one-time tokens and expired authorization codes. Returns how many rows were deleted.
 pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
     let now = crate::store::now();
     let sessions = delete_in_batches::<sessions::Entity>(
@@ -62,7 +62,15 @@ pub async fn cleanup(db: &DatabaseConnection) -> Result<u64, StoreError> {
             .add(one_time_tokens::Column::UsedAt.is_not_null()),
     )
     .await?;
-    Ok(sessions + tokens)
+    // Authorization codes of OpenID clients: kept while live, spent ones too (a replay
+    // revokes what they issued), gone once expired.
+    let codes = delete_in_batches::<oidc_codes::Entity>(
+        db,
+        oidc_codes::Column::Id,
+        Condition::all().add(oidc_codes::Column::ExpiresAt.lte(now)),
+    )
+    .await?;
+    Ok(sessions + tokens + codes)
 }
 
 /// What a new session records.
@@ -74,6 +82,9 @@ pub struct NewSession {
     pub user_agent: Option<String>,
     pub aal: String,
     pub expires_at: DateTime<Utc>,
+    /// For a session issued to an OpenID client: the client's row id, the granted scope and
+    /// when its person authenticated.
+    pub oidc: Option<(Uuid, String, DateTime<Utc>)>,
 }
 
 pub async fn create<C: ConnectionTrait>(
@@ -95,6 +106,9 @@ pub async fn create<C: ConnectionTrait>(
         expires_at: Set(new.expires_at),
         revoked_at: Set(None),
         revoked_reason: Set(None),
+        oidc_client_id: Set(new.oidc.as_ref().map(|o| o.0)),
+        oidc_scope: Set(new.oidc.as_ref().map(|o| o.1.clone())),
+        auth_time: Set(new.oidc.as_ref().map(|o| o.2)),
     }
     .insert(db)
     .await?)
@@ -176,6 +190,25 @@ pub async fn revoke<C: ConnectionTrait>(
         q = q.filter(sessions::Column::Id.ne(id));
     }
     Ok(q.exec(db).await?.rows_affected)
+}
+
+/// End `user_id`'s live sessions issued to the OpenID client `client` (its row id).
+pub async fn revoke_for_client<C: ConnectionTrait>(
+    db: &C,
+    user_id: Uuid,
+    client: Uuid,
+    reason: &str,
+) -> Result<u64, StoreError> {
+    let now = crate::store::now();
+    Ok(sessions::Entity::update_many()
+        .col_expr(sessions::Column::RevokedAt, Expr::value(now))
+        .col_expr(sessions::Column::RevokedReason, Expr::value(reason))
+        .filter(sessions::Column::UserId.eq(user_id))
+        .filter(sessions::Column::OidcClientId.eq(client))
+        .filter(sessions::Column::RevokedAt.is_null())
+        .exec(db)
+        .await?
+        .rows_affected)
 }
 
 /// A user's sessions that are neither revoked nor expired, newest first.

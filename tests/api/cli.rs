@@ -2,7 +2,8 @@
 
 use crate::helpers::{Backend, TestDb, assert_one_line_failure, assert_success, stdout};
 
-const ALL_TABLES: usize = 14;
+// m0012 added oidc_clients, oidc_consents and oidc_codes.
+const ALL_TABLES: usize = 17;
 
 async fn init_status_and_round_trip(db: TestDb) {
     db.run_ok(&["db", "init"]).await;

@@ -133,6 +133,7 @@ async fn sessions_cleanup_counts_what_it_deletes(db: TestDb) {
             expires_at: Set(expires),
             revoked_at: Set(revoked),
             revoked_reason: Set(None),
+            ..Default::default()
         }
         .insert(&conn)
         .await

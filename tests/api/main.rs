@@ -25,6 +25,7 @@ mod log_hygiene;
 mod mail;
 mod mfa;
 mod oauth;
+mod op;
 mod pages;
 mod principal_cache;
 mod refresh;

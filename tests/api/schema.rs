@@ -125,6 +125,9 @@ async fn exercise(db: &DatabaseConnection) {
             "login_throttles",
             "oauth_identities",
             "oauth_states",
+            "oidc_clients",
+            "oidc_codes",
+            "oidc_consents",
             "one_time_tokens",
             "recovery_codes",
             "roles",
@@ -145,9 +148,9 @@ async fn exercise(db: &DatabaseConnection) {
         _ => "timestamp_with_timezone_text",
     };
     for (column, count) in [
-        ("created_at", 11),
-        ("expires_at", 4),
-        ("granted_at", 1),
+        ("created_at", 13),
+        ("expires_at", 5),
+        ("granted_at", 2),
         ("at", 1),
     ] {
         let types = column_types(db, column).await;
@@ -244,6 +247,9 @@ async fn exercise(db: &DatabaseConnection) {
             expires_at: instant(86_400),
             revoked_at: None,
             revoked_reason: None,
+            oidc_client_id: Some(Uuid::now_v7()),
+            oidc_scope: Some("openid email".into()),
+            auth_time: Some(instant(1)),
         },
         session_id
     );

@@ -149,10 +149,13 @@ async fn asymmetric_tokens_verify_with_the_published_jwks() {
         assert_eq!(s.me(&forged).await.status, 401);
         s.stop().await;
     }
-    // HS256 publishes no key.
+    // HS256 publishes no secret: only the ID-token key of the OpenID Provider (an EC key).
     let db = TestDb::create(Backend::Sqlite).await.unwrap();
     let s = db.app(&[]).await;
     let jwks = s.get_public("/.well-known/jwks.json").await.body;
-    assert_eq!(jwks, json!({"keys": []}));
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1, "{jwks}");
+    assert_eq!(keys[0]["kty"], "EC", "{jwks}");
+    assert!(keys[0].get("k").is_none(), "{jwks}");
     s.stop().await;
 }

@@ -22,6 +22,8 @@ struct AccountPage {
     mfa_enabled: bool,
     aal2: bool,
     sessions: Vec<SessionRow>,
+    /// The apps signing in through this account, with what they may see.
+    apps: Vec<(String, String, String, String)>,
     notice: Option<&'static str>,
     error: Option<String>,
 }
@@ -78,6 +80,7 @@ fn notice(done: &str) -> Option<&'static str> {
         "password" => "Your password is changed; your other sessions are signed out.",
         "revoked" => "The session is signed out.",
         "mfa_disabled" => "Two-step verification is off.",
+        "app_revoked" => "The app's access is revoked.",
         _ => return None,
     })
 }
@@ -89,6 +92,17 @@ async fn account_page(
     error: Option<String>,
 ) -> Result<AccountPage, ServiceError> {
     let sessions = page.gh().auth().sessions(who).await?;
+    let apps = page
+        .gh()
+        .provider()
+        .consents(who.user_id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let granted = c.granted_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            (c.client_id, c.client_name, c.scope, granted)
+        })
+        .collect();
     Ok(AccountPage {
         layout: page.layout("Your account"),
         email: who.user.email.clone(),
@@ -97,6 +111,7 @@ async fn account_page(
         mfa_enabled: who.user.mfa_enabled,
         aal2: who.aal == "aal2",
         sessions: sessions.sessions.into_iter().map(SessionRow::new).collect(),
+        apps,
         notice,
         error,
     })
@@ -236,4 +251,20 @@ pub(crate) async fn disable_mfa(page: Page, Form(form): Form<DisableForm>) -> Pa
         .disable(who, &form.password, &page.client)
         .await;
     after(&page, who, outcome, "mfa_disabled").await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AppForm {
+    client_id: String,
+}
+
+/// Revoke an OpenID client's remembered consent (and the sessions issued to it).
+pub(crate) async fn revoke_app(page: Page, Form(form): Form<AppForm>) -> PageResult {
+    let who = page.who()?;
+    let outcome = page
+        .gh()
+        .provider()
+        .revoke_consent(who, &form.client_id, &page.client)
+        .await;
+    after(&page, who, outcome, "app_revoked").await
 }

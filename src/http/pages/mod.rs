@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+mod provider;
 mod sign_in;
 
 use askama::Template;
@@ -66,12 +67,16 @@ pub(crate) fn routes(gh: &Gatehouse) -> Router<Gatehouse> {
         .route("/account/password", post(account::password))
         .route("/account/sessions/revoke", post(account::revoke))
         .route("/account/sessions/revoke-all", post(account::revoke_all))
+        .route("/account/apps/revoke", post(account::revoke_app))
         .route("/account/mfa/enroll", post(account::enroll))
         .route("/account/mfa/confirm", post(account::confirm))
         .route("/account/mfa/disable", post(account::disable_mfa))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/action", post(admin::user_action))
         .route("/admin/audit", get(admin::audit))
+        .route("/oauth2/authorize", get(provider::authorize))
+        .route("/oauth2/authorize/consent", post(provider::consent))
+        .route("/oauth2/logout", get(provider::logout))
         .layer(axum::middleware::from_fn_with_state(
             (gh.clone(), headers),
             finish,
@@ -449,7 +454,12 @@ impl Page {
     /// A redirect that signs the browser in to `cookie`'s session.
     pub fn sign_in(&self, cookie: &str, to: &str, device: Option<String>) -> Response {
         let max_age = self.gh.config().jwt.refresh_token_ttl.as_secs();
-        let res = super::auth::signed_in(&self.gh, device, Redirect::to(to));
+        let res = if provider::is_authorize_url(self, to) {
+            // Out of a form to an OpenID client: see `provider`.
+            super::auth::signed_in(&self.gh, device, provider::continue_to(self, to))
+        } else {
+            super::auth::signed_in(&self.gh, device, Redirect::to(to))
+        };
         let mut res = res.into_response();
         res.headers_mut().append(
             header::SET_COOKIE,

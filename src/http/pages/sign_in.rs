@@ -68,6 +68,8 @@ struct ResetPage {
 #[derive(Deserialize)]
 pub(crate) struct LoginQuery {
     redirect_to: Option<String>,
+    /// Show the form even to a signed-in browser (an OpenID client asked for a fresh sign-in).
+    reauth: Option<String>,
 }
 
 /// The app a sign-in returns to, when it is allow-listed; a 400 page when it is not.
@@ -77,6 +79,8 @@ fn return_address(page: &Page, raw: Option<&str>) -> Result<Option<Url>, PageErr
     };
     match Url::parse(raw) {
         Ok(url) if page.gh().config().ui.allows_redirect(&url) => Ok(Some(url)),
+        // Back to our own authorization endpoint, to finish an OpenID client's request.
+        Ok(url) if super::provider::is_authorize_url(page, raw) => Ok(Some(url)),
         _ => Err(PageError::new(
             StatusCode::BAD_REQUEST,
             "The application that sent you here is not allowed to use this sign-in page.",
@@ -92,6 +96,7 @@ async fn onward(
     app: Option<Url>,
 ) -> Result<String, PageError> {
     Ok(match app {
+        Some(url) if super::provider::is_authorize_url(page, url.as_str()) => url.to_string(),
         Some(mut url) => {
             let code = page.gh().web().issue_code(user, session).await?;
             url.query_pairs_mut().append_pair("code", &code);
@@ -120,7 +125,7 @@ fn login_page(page: &Page, email: &str, redirect_to: &str, error: Option<String>
 
 pub(crate) async fn login_form(page: Page, Query(q): Query<LoginQuery>) -> PageResult {
     let app = return_address(&page, q.redirect_to.as_deref())?;
-    if let Some(who) = &page.who {
+    if let Some(who) = page.who.as_ref().filter(|_| q.reauth.is_none()) {
         // Already signed in: straight on (single sign-on for the apps).
         return Ok(
             Redirect::to(&onward(&page, who.user_id, who.session_id, app).await?).into_response(),

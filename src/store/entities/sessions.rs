@@ -19,6 +19,12 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub revoked_reason: Option<String>,
+    /// The OpenID client (`oidc_clients.id`) this session was issued to; `None` for our own.
+    pub oidc_client_id: Option<Uuid>,
+    /// The scope granted to that client.
+    pub oidc_scope: Option<String>,
+    /// When the person behind a client's session authenticated.
+    pub auth_time: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
