@@ -16,6 +16,21 @@ pub async fn run(config: Config, no_migrate: bool) -> Result<(), Error> {
         .check_master_key()
         .await
         .map_err(|e| crate::config::ConfigError::new("ENCRYPTION_MASTER_KEY", e))?;
+    // ID tokens signed with a key made for this process do not verify on another instance or
+    // after a restart: say so when there are clients to receive them.
+    let jwt = &gh.config().jwt;
+    if jwt.algorithm == crate::config::JwtAlgorithm::HS256
+        && jwt.oidc_signing_key_file.is_none()
+        && gh.config().dev_jwt_key_path().is_none()
+    {
+        let clients = gh.provider().clients().list_clients().await?.clients.len();
+        if clients > 0 {
+            tracing::warn!(
+                clients,
+                "OIDC_SIGNING_KEY_FILE is not set and JWT_ALGORITHM is HS256: ID tokens are signed with a key made for this process, which other instances and the next start do not know; set one of them"
+            );
+        }
+    }
     let oauth = &gh.config().oauth;
     let configured = oauth.google_client_id.is_some()
         || oauth.github_client_id.is_some()
