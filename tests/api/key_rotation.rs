@@ -241,7 +241,7 @@ async fn asymmetric_rotation_through_the_command(db: TestDb) {
         let me = send(&third.base, "/api/v1/auth/me", Some(&access1), None).await;
         assert_eq!(me.problem(), (401, "invalid_token"), "{alg}");
         let me = send(&third.base, "/api/v1/auth/me", Some(&access2), None).await;
-        assert_eq!(me.status, 200, "{alg}");
+        assert_eq!(me.status, 200, "{alg}: {}", me.body);
         assert_eq!(jwks_kids(&third.base).await, BTreeSet::from([kid2]));
         assert!(third.terminate().await.success());
     }
