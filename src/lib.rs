@@ -43,6 +43,7 @@ use crate::service::billing::Billing;
 use crate::service::integrations::Integrations;
 use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
+use crate::service::passkeys::Passkeys;
 use crate::service::oauth::OAuth;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
@@ -82,6 +83,7 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    passkeys: Passkeys,
     web: Web,
     oauth: OAuth,
     integrations: Integrations,
@@ -153,6 +155,8 @@ impl Gatehouse {
         let oauth =
             OAuth::new(db.clone(), login.clone(), hasher.clone(), &config).map_err(Error::Usage)?;
         let product = config.ui.product_name.clone();
+        let relying_party = service::passkeys::relying_party(&config.webauthn)?;
+        let passkeys = Passkeys::new(db.clone(), login.clone(), relying_party);
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, product);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -166,6 +170,7 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                passkeys,
                 web,
                 oauth,
                 integrations,
@@ -214,6 +219,10 @@ impl Gatehouse {
     }
 
     /// The hosted pages' sessions, CSRF tokens and sign-in codes.
+    pub fn passkeys(&self) -> &Passkeys {
+        &self.inner.passkeys
+    }
+
     pub fn web(&self) -> &Web {
         &self.inner.web
     }

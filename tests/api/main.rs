@@ -26,6 +26,7 @@ mod mail;
 mod mfa;
 mod oauth;
 mod pages;
+mod passkeys;
 mod principal_cache;
 mod refresh;
 mod register_login;

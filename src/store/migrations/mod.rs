@@ -12,6 +12,7 @@ mod m0008_login_throttles;
 mod m0009_canonical_email_keys;
 mod m0010_usage_idempotency;
 mod m0011_oauth_states;
+mod m0013_passkeys;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0009_canonical_email_keys::Migration),
             Box::new(m0010_usage_idempotency::Migration),
             Box::new(m0011_oauth_states::Migration),
+            Box::new(m0013_passkeys::Migration),
         ]
     }
 }
@@ -65,6 +67,7 @@ mod tests {
                 "m0009_canonical_email_keys",
                 "m0010_usage_idempotency",
                 "m0011_oauth_states",
+                "m0013_passkeys",
             ]
         );
     }
