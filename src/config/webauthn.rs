@@ -50,7 +50,9 @@ impl WebauthnConfig {
                 if !bare {
                     return Err(ConfigError::new(
                         "WEBAUTHN_RP_ID",
-                        format!("{raw:?} is not a domain name (no scheme, port, path or IP address)"),
+                        format!(
+                            "{raw:?} is not a domain name (no scheme, port, path or IP address)"
+                        ),
                     ));
                 }
                 match &public_host {
@@ -183,7 +185,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.rp_origins.len(), 2);
-        for bad in ["other.com", "ample.com", "https://example.com", "example.com:443"] {
+        for bad in [
+            "other.com",
+            "ample.com",
+            "https://example.com",
+            "example.com:443",
+        ] {
             let err = read("https://auth.example.com", &[("WEBAUTHN_RP_ID", bad)]).unwrap_err();
             assert_eq!(err.var, "WEBAUTHN_RP_ID", "{bad}");
         }

@@ -119,7 +119,10 @@ fn internal(what: &str, e: impl std::fmt::Display) -> ServiceError {
 
 /// A passkey's name: trimmed, 1 to 64 characters, no control characters.
 fn valid_name(name: Option<&str>, default: &str) -> Result<String, ServiceError> {
-    let name = name.map(str::trim).filter(|n| !n.is_empty()).unwrap_or(default);
+    let name = name
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .unwrap_or(default);
     if name.chars().count() > NAME_MAX || name.chars().any(char::is_control) {
         return Err(ServiceError::invalid(
             "name",
@@ -169,7 +172,9 @@ impl Passkeys {
             .as_deref()
             .ok_or_else(|| ServiceError::NotConfigured {
                 code: "passkeys_not_configured",
-                detail: "passkeys need a domain: set GATEHOUSE_PUBLIC_URL (or WEBAUTHN_RP_ID) to one".into(),
+                detail:
+                    "passkeys need a domain: set GATEHOUSE_PUBLIC_URL (or WEBAUTHN_RP_ID) to one"
+                        .into(),
             })
     }
 
@@ -329,10 +334,9 @@ impl Passkeys {
     /// the passkeys it holds for this relying party.
     pub async fn sign_in_begin(&self) -> Result<Ceremony, ServiceError> {
         let webauthn = self.webauthn()?;
-        let (mut options, state): (RequestChallengeResponse, DiscoverableAuthentication) =
-            webauthn
-                .start_discoverable_authentication()
-                .map_err(|e| internal("starting a passkey sign-in", e))?;
+        let (mut options, state): (RequestChallengeResponse, DiscoverableAuthentication) = webauthn
+            .start_discoverable_authentication()
+            .map_err(|e| internal("starting a passkey sign-in", e))?;
         // A button asks for a passkey at once; autofill (conditional mediation) is the page's choice.
         options.mediation = None;
         self.begin(SIGN_IN, None, &state, &options).await
@@ -346,8 +350,8 @@ impl Passkeys {
         check: impl FnOnce(&Passkey) -> Result<webauthn_rs::prelude::AuthenticationResult, String>,
         client: &ClientInfo,
     ) -> Result<passkey_rows::Model, ServiceError> {
-        let mut key: Passkey = serde_json::from_str(&passkey.credential)
-            .map_err(|e| internal("stored passkey", e))?;
+        let mut key: Passkey =
+            serde_json::from_str(&passkey.credential).map_err(|e| internal("stored passkey", e))?;
         let result = match check(&key) {
             Ok(r) => r,
             Err(e) => {
@@ -389,12 +393,11 @@ impl Passkeys {
         else {
             return Err(self.refuse(None, "no_user_handle", client).await);
         };
-        let passkey = match store::passkeys::by_credential(&self.db, &credential_hash(raw_id))
-            .await?
-        {
-            Some(p) if p.user_id == user_id => p,
-            _ => return Err(self.refuse(None, "unknown_credential", client).await),
-        };
+        let passkey =
+            match store::passkeys::by_credential(&self.db, &credential_hash(raw_id)).await? {
+                Some(p) if p.user_id == user_id => p,
+                _ => return Err(self.refuse(None, "unknown_credential", client).await),
+            };
         let user = match self.user(passkey.user_id).await {
             Ok(u) => u,
             Err(ServiceError::NotFound) => {
@@ -631,6 +634,12 @@ mod tests {
         assert_eq!(valid_name(Some("   "), "Passkey").unwrap(), "Passkey");
         assert!(valid_name(Some(&"x".repeat(65)), "Passkey").is_err());
         assert!(valid_name(Some("a\u{7}b"), "Passkey").is_err());
-        assert_eq!(valid_name(Some(&"é".repeat(64)), "P").unwrap().chars().count(), 64);
+        assert_eq!(
+            valid_name(Some(&"é".repeat(64)), "P")
+                .unwrap()
+                .chars()
+                .count(),
+            64
+        );
     }
 }

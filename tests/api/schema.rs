@@ -126,6 +126,7 @@ async fn exercise(db: &DatabaseConnection) {
             "oauth_identities",
             "oauth_states",
             "one_time_tokens",
+            "passkeys",
             "recovery_codes",
             "roles",
             "seaql_migrations",
@@ -133,6 +134,7 @@ async fn exercise(db: &DatabaseConnection) {
             "usage_records",
             "user_roles",
             "users",
+            "webauthn_ceremonies",
         ];
         t.sort();
         t.into_iter().map(String::from).collect()
@@ -145,8 +147,8 @@ async fn exercise(db: &DatabaseConnection) {
         _ => "timestamp_with_timezone_text",
     };
     for (column, count) in [
-        ("created_at", 11),
-        ("expires_at", 4),
+        ("created_at", 13),
+        ("expires_at", 5),
         ("granted_at", 1),
         ("at", 1),
     ] {
@@ -323,6 +325,36 @@ async fn exercise(db: &DatabaseConnection) {
         },
         id
     );
+    let id = Uuid::now_v7();
+    round_trip!(
+        db,
+        passkeys,
+        passkeys::Model {
+            id,
+            user_id,
+            credential_hash: "c".repeat(64),
+            name: "Laptop — é".into(),
+            credential: "{\"cred\":\"".to_string() + &"x".repeat(2000) + "\"}",
+            created_at: instant(0),
+            last_used_at: Some(instant(1)),
+        },
+        id
+    );
+    let id = Uuid::now_v7();
+    round_trip!(
+        db,
+        webauthn_ceremonies,
+        webauthn_ceremonies::Model {
+            id,
+            ceremony_hash: "d".repeat(64),
+            kind: "register".into(),
+            user_id: Some(user_id),
+            state: "{}".into(),
+            created_at: instant(0),
+            expires_at: instant(300),
+        },
+        id
+    );
     let usage_id = Uuid::now_v7();
     round_trip!(
         db,
@@ -403,6 +435,8 @@ async fn exercise(db: &DatabaseConnection) {
         recovery_codes,
         integrations,
         oauth_identities,
+        passkeys,
+        webauthn_ceremonies,
         usage_records,
         billing_records
     );

@@ -319,10 +319,7 @@ pub(crate) struct RenamePasskeyForm {
     name: String,
 }
 
-pub(crate) async fn passkey_rename(
-    page: Page,
-    Form(form): Form<RenamePasskeyForm>,
-) -> PageResult {
+pub(crate) async fn passkey_rename(page: Page, Form(form): Form<RenamePasskeyForm>) -> PageResult {
     let who = page.who()?;
     let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
     let outcome = page

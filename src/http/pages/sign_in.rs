@@ -224,10 +224,11 @@ pub(crate) async fn passkey(page: Page, Form(form): Form<PasskeyForm>) -> PageRe
             .per_ip("passkey", page.client.ip)
             .await
             .into_result()?;
-        let credential = passkey_answer(&form.credential).map_err(|_| ServiceError::BadRequest {
-            code: "invalid_body",
-            detail: "the passkey's answer was incomplete; try again".into(),
-        })?;
+        let credential =
+            passkey_answer(&form.credential).map_err(|_| ServiceError::BadRequest {
+                code: "invalid_body",
+                detail: "the passkey's answer was incomplete; try again".into(),
+            })?;
         gh.passkeys()
             .sign_in_finish(&form.ceremony_id, &credential, &page.client)
             .await

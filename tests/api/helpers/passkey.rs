@@ -36,7 +36,14 @@ impl SoftKey {
 
     /// Answer `navigator.credentials.create()` with these options (a `…/begin` answer's `options`).
     pub fn create(&mut self, origin: &str, options: &Value) -> Value {
-        let options: CreationChallengeResponse = serde_json::from_value(options.clone()).unwrap();
+        // The soft key cannot store credentials itself (a discoverable credential): it answers
+        // as a key that was not asked to. The server checks the same attestation either way;
+        // the browser tests' virtual authenticator keeps its credential for real.
+        let mut options = options.clone();
+        let selection = &mut options["publicKey"]["authenticatorSelection"];
+        selection["residentKey"] = json!("discouraged");
+        selection["requireResidentKey"] = json!(false);
+        let options: CreationChallengeResponse = serde_json::from_value(options).unwrap();
         let credential = self
             .inner
             .do_registration(Url::parse(origin).unwrap(), options)
@@ -136,7 +143,10 @@ impl fantoccini::wd::WebDriverCompatibleCommand for WebauthnCommand {
     }
 
     fn method_and_body(&self, _: &url::Url) -> (axum::http::Method, Option<String>) {
-        (self.method.clone(), self.body.as_ref().map(Value::to_string))
+        (
+            self.method.clone(),
+            self.body.as_ref().map(Value::to_string),
+        )
     }
 }
 
