@@ -1,4 +1,4 @@
-//! Passkeys through the API on every backend, with a software authenticator (real keys and signatures): register, sign in without an email at aal2, the passkey as the second step after a password, list, rename and delete; refused with a replayed assertion, a wrong origin, a deleted credential, an expired or foreign ceremony; the last way to sign in kept; audit rows.
+//! Passkeys through the API on every backend, with a software authenticator (real keys and signatures): register, sign in without an email at aal2, the passkey as the second step after a password, list, rename and delete; refused with a replayed assertion, a wrong origin, a counter that went back, a changed backup flag, a deleted credential, an expired or foreign ceremony; the last way to sign in kept; audit rows. Then the hosted pages in chromium with its virtual authenticator.
 
 use serde_json::{Value, json};
 
@@ -67,6 +67,30 @@ async fn register_sign_in_and_manage(db: TestDb) {
     let phished = key.get("http://localhost:9999", &options, Some(&user));
     let res = s.passkey_finish(&ceremony, &phished).await;
     assert_eq!(res.problem(), (401, "passkey_refused"));
+
+    // A stored counter ahead of the authenticator's (a cloned key), or a backup flag that
+    // changed since registration: refused. Back as it was, the same key signs in again.
+    let rows = db.query("SELECT credential FROM passkeys").await;
+    let original: String = rows[0].try_get("", "credential").unwrap();
+    for (field, value) in [
+        ("counter", json!(1_000_000)),
+        ("backup_eligible", json!(true)),
+    ] {
+        let mut tampered: Value = serde_json::from_str(&original).unwrap();
+        assert!(!tampered["cred"][field].is_null(), "{field} in {original}");
+        tampered["cred"][field] = value;
+        db.execute(&format!("UPDATE passkeys SET credential = '{tampered}'"))
+            .await;
+        let (ceremony, options) = s.passkey_begin().await;
+        let assertion = key.get(ORIGIN, &options, Some(&user));
+        let res = s.passkey_finish(&ceremony, &assertion).await;
+        assert_eq!(res.problem(), (401, "passkey_refused"), "{field}");
+    }
+    db.execute(&format!("UPDATE passkeys SET credential = '{original}'"))
+        .await;
+    let (ceremony, options) = s.passkey_begin().await;
+    let assertion = key.get(ORIGIN, &options, Some(&user));
+    assert_eq!(s.passkey_finish(&ceremony, &assertion).await.status, 200);
 
     // Rename: trimmed, bounded.
     let path = format!("/api/v1/me/passkeys/{id}");
