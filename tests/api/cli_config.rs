@@ -37,7 +37,7 @@ async fn a_relying_party_off_the_public_url_stops_the_start() {
         ),
         (
             "WEBAUTHN_RP_ORIGINS",
-            "http://app.example.com",
+            "http://auth.example.com",
             "must be https",
         ),
     ] {
