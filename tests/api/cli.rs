@@ -2,7 +2,7 @@
 
 use crate::helpers::{Backend, TestDb, assert_one_line_failure, assert_success, stdout};
 
-const ALL_TABLES: usize = 14;
+const ALL_TABLES: usize = 16;
 
 async fn init_status_and_round_trip(db: TestDb) {
     db.run_ok(&["db", "init"]).await;
