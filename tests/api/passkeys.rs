@@ -3,7 +3,8 @@
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    Backend, Browser, ORIGIN, PASSWORD, SoftKey, TestApp, TestDb, claims, localhost_app,
+    Backend, Browser, ORIGIN, PASSWORD, SoftKey, TestApp, TestDb, claims, count, localhost_app,
+    race_on,
 };
 
 async fn app(db: &TestDb) -> TestApp {
@@ -277,6 +278,23 @@ async fn ceremonies_are_single_use_short_lived_and_owned(db: TestDb) {
         )
         .await;
     assert_eq!(res.problem(), (401, "invalid_ceremony"));
+
+    // Begun on one instance, finished on another; raced on both, exactly one wins.
+    let registered = s.add_passkey(&ed, &mut key, ORIGIN, "Key").await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let other = app(&db).await;
+    let (ceremony, options) = s.passkey_begin().await;
+    let assertion = key.get(ORIGIN, &options, Some(&user_of(&ed)));
+    let results = race_on(
+        &[&s, &other],
+        8,
+        "/api/v1/auth/webauthn/login/finish",
+        |_| json!({"ceremony_id": ceremony, "credential": assertion}),
+    )
+    .await;
+    assert_eq!(count(&results, 200), 1, "{results:?}");
+    assert_eq!(count(&results, 401), 7, "{results:?}");
+    other.stop().await;
 
     // Garbage is a 400, never a 500.
     let res = s
