@@ -380,8 +380,26 @@ impl Passkeys {
     }
 
     /// Finish a discoverable sign-in: the passkey the authenticator chose, checked, opens an
-    /// `aal2` session (a passkey is possession and user verification at once).
+    /// `aal2` session (a passkey is possession and user verification at once). Counted in
+    /// `gatehouse_passkey_sign_ins_total{outcome}`.
     pub async fn sign_in_finish(
+        &self,
+        ceremony_id: &str,
+        credential: &PublicKeyCredential,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
+        let outcome = self.finish_sign_in(ceremony_id, credential, client).await;
+        let label = match &outcome {
+            Ok(_) => "success",
+            Err(ServiceError::Unauthorized { .. }) => "failure",
+            Err(ServiceError::Forbidden { .. }) => "refused",
+            Err(_) => "error",
+        };
+        metrics::counter!("gatehouse_passkey_sign_ins_total", "outcome" => label).increment(1);
+        outcome
+    }
+
+    async fn finish_sign_in(
         &self,
         ceremony_id: &str,
         credential: &PublicKeyCredential,

@@ -129,6 +129,11 @@ async fn register_sign_in_and_manage(db: TestDb) {
     let res = s.passkey_finish(&ceremony, &assertion).await;
     assert_eq!(res.problem(), (401, "passkey_refused"));
 
+    let metrics = s.get_public("/metrics").await.text;
+    for outcome in ["success", "failure"] {
+        let line = format!("gatehouse_passkey_sign_ins_total{{outcome=\"{outcome}\"}}");
+        assert!(metrics.contains(&line), "{line} in {metrics}");
+    }
     db.assert_audited(&[
         "passkey_registered",
         "passkey_sign_in",
