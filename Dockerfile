@@ -8,11 +8,12 @@ COPY docs ./docs
 RUN cargo build --release --locked --bin gatehouse
 
 FROM debian:bookworm-slim
-# ca-certificates for SMTP over TLS and rediss://, curl for the health check; the versions are
-# Debian's stable ones, updated with the base image.
+# ca-certificates for SMTP over TLS and rediss://, curl for the health check, libssl3 for
+# webauthn-rs (passkeys; the build image has libssl-dev); the versions are Debian's stable
+# ones, updated with the base image.
 # hadolint ignore=DL3008
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates curl \
+    && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --create-home --home-dir /var/lib/gatehouse gatehouse
 COPY --from=build /src/target/release/gatehouse /usr/local/bin/gatehouse

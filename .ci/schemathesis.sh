@@ -39,10 +39,11 @@ admin_password="Fuzz-admin-$RANDOM-Pw1!"
 
 # A fresh SQLite database; cheap password hashing (no 503 server_busy from a full queue) and
 # budgets no fuzzer reaches (no 429), so the answers depend on the inputs only.
-# ENCRYPTION_MASTER_KEY lets MFA enrolment answer 200.
+# ENCRYPTION_MASTER_KEY lets MFA enrolment answer 200; a public URL on localhost (the same
+# server) gives passkeys a relying party, so their routes answer instead of 503.
 env DATABASE_URL="sqlite://$tmp/gh.db" \
   GATEHOUSE_BIND="127.0.0.1:$port" \
-  GATEHOUSE_PUBLIC_URL="$base" \
+  GATEHOUSE_PUBLIC_URL="http://localhost:$port" \
   JWT_SECRET="$(python3 -c 'import secrets; print(secrets.token_urlsafe(48))')" \
   ENCRYPTION_MASTER_KEY="$(python3 -c 'import base64, secrets; print(base64.b64encode(secrets.token_bytes(32)).decode())')" \
   ADMIN_USERNAME="$admin_email" \

@@ -45,6 +45,7 @@ use crate::service::login::{AuthSettings, Login};
 use crate::service::mfa::Mfa;
 use crate::service::oauth::OAuth;
 use crate::service::provider::Provider;
+use crate::service::passkeys::Passkeys;
 use crate::service::usage::Usage;
 use crate::service::users::Users;
 use crate::service::verification::Verification;
@@ -83,6 +84,7 @@ struct Inner {
     limiter: limits::rate::RateLimiter,
     verification: Verification,
     mfa: Mfa,
+    passkeys: Passkeys,
     web: Web,
     oauth: OAuth,
     provider: Provider,
@@ -156,6 +158,8 @@ impl Gatehouse {
         let oauth =
             OAuth::new(db.clone(), login.clone(), hasher.clone(), &config).map_err(Error::Usage)?;
         let product = config.ui.product_name.clone();
+        let relying_party = service::passkeys::relying_party(&config.webauthn)?;
+        let passkeys = Passkeys::new(db.clone(), login.clone(), relying_party);
         let mfa = Mfa::new(db.clone(), login, hasher, envelope, product);
         Ok(Self {
             inner: Arc::new(Inner {
@@ -169,6 +173,7 @@ impl Gatehouse {
                 limiter,
                 verification,
                 mfa,
+                passkeys,
                 web,
                 oauth,
                 provider,
@@ -218,6 +223,10 @@ impl Gatehouse {
     }
 
     /// The hosted pages' sessions, CSRF tokens and sign-in codes.
+    pub fn passkeys(&self) -> &Passkeys {
+        &self.inner.passkeys
+    }
+
     pub fn web(&self) -> &Web {
         &self.inner.web
     }

@@ -1,7 +1,7 @@
 //! One validated `Config` read from `.env` then the environment, so every later layer gets typed values and a bad variable fails at start with its name.
 //!
 //! Each section reads, checks and prints its own variables (`database`, `jwt`, `auth`, `password`, `rate_limit`,
-//! `mail`, `oauth`, `admin`, `ui`); `server` reads the values that sit directly on `Config`; `vars` (reading) and
+//! `mail`, `oauth`, `admin`, `ui`, `webauthn`); `server` reads the values that sit directly on `Config`; `vars` (reading) and
 //! `print` (`--print-config` lines) hold the shapes they share.
 
 mod admin;
@@ -17,6 +17,7 @@ mod rate_limit;
 mod server;
 mod ui;
 mod vars;
+mod webauthn;
 
 #[cfg(test)]
 mod pinned;
@@ -43,6 +44,7 @@ pub use rate_limit::{RateLimitBackend, RateLimitConfig};
 pub use server::LogFormat;
 pub use ui::UiConfig;
 pub use vars::Vars;
+pub use webauthn::WebauthnConfig;
 
 use print::Lines;
 
@@ -105,6 +107,7 @@ pub struct Config {
     pub oauth: OAuthConfig,
     pub admin: Option<BootstrapAdmin>,
     pub ui: UiConfig,
+    pub webauthn: WebauthnConfig,
     pub log_format: LogFormat,
     pub log_filter: String,
     pub request_timeout: Duration,
@@ -131,6 +134,7 @@ impl Config {
         let database = DatabaseConfig::from_vars(vars)?;
         let bind = server::bind(vars)?;
         let public_url = server::public_url(vars)?;
+        let ui = UiConfig::from_vars(vars, &public_url)?;
         Ok(Self {
             database,
             bind,
@@ -146,7 +150,8 @@ impl Config {
             encryption_read_keys: server::encryption_read_keys(vars)?,
             oauth: OAuthConfig::from_vars(vars, &public_url)?,
             admin: BootstrapAdmin::from_vars(vars)?,
-            ui: UiConfig::from_vars(vars, &public_url)?,
+            webauthn: WebauthnConfig::from_vars(vars, &public_url, &ui.product_name)?,
+            ui,
             public_url,
             log_format: server::log_format(vars)?,
             log_filter: server::log_filter(vars)?,
@@ -181,6 +186,7 @@ impl Config {
         self.oauth.render(&mut out);
         BootstrapAdmin::render(self.admin.as_ref(), &mut out);
         self.ui.render(&mut out);
+        self.webauthn.render(&mut out);
         out.choice("LOG_FORMAT", server::LOG_FORMATS, self.log_format);
         out.value("RUST_LOG", &self.log_filter);
         out.finish()

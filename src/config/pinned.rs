@@ -195,6 +195,9 @@ UI_PRODUCT_NAME=Gatehouse
 UI_LOGO_URL=(unset)
 UI_ACCENT_COLOR=#2557d6
 UI_REDIRECT_ALLOWLIST=http://127.0.0.1:8080
+WEBAUTHN_RP_ID=(unset)
+WEBAUTHN_RP_ORIGINS=
+WEBAUTHN_RP_NAME=Gatehouse
 LOG_FORMAT=pretty
 RUST_LOG=info
 "#;
@@ -260,6 +263,9 @@ UI_PRODUCT_NAME=Example ID
 UI_LOGO_URL=https://cdn.example.com/logo.svg
 UI_ACCENT_COLOR=#0a7f3f
 UI_REDIRECT_ALLOWLIST=https://app.example.com,http://localhost:3000
+WEBAUTHN_RP_ID=auth.example.com
+WEBAUTHN_RP_ORIGINS=https://auth.example.com
+WEBAUTHN_RP_NAME=Example ID
 LOG_FORMAT=json
 RUST_LOG=gatehouse=debug,tower_http=info
 "#;

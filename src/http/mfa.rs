@@ -1,4 +1,4 @@
-//! `/auth/mfa/*` routes: TOTP enrolment, confirmation, removal, and the second login step.
+//! `/auth/mfa/*` routes: TOTP enrolment, confirmation, removal, and the second login step (a code, a recovery code or a passkey).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -33,8 +33,20 @@ pub struct VerifyRequest {
     /// A 6-digit TOTP code…
     #[schema(example = "123456")]
     code: Option<String>,
-    /// …or one of the recovery codes.
+    /// …or one of the recovery codes…
     recovery_code: Option<String>,
+    /// …or a passkey's answer to `POST /auth/mfa/webauthn/begin`.
+    webauthn: Option<PasskeyAnswer>,
+}
+
+/// A passkey's answer in the second step.
+#[derive(Deserialize, ToSchema)]
+pub struct PasskeyAnswer {
+    /// From `POST /auth/mfa/webauthn/begin`.
+    ceremony_id: String,
+    /// The `PublicKeyCredential` from `navigator.credentials.get()`, as JSON.
+    #[schema(value_type = Object)]
+    credential: webauthn_rs::prelude::PublicKeyCredential,
 }
 
 /// Start TOTP enrolment; not active until confirmed.
@@ -95,14 +107,14 @@ async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// The second login step: the `mfa_token` from login with a TOTP code or a recovery code.
+/// The second login step: the `mfa_token` from login with a TOTP code, a recovery code or a passkey.
 #[utoipa::path(post, path = "/auth/mfa/verify", tag = "mfa", request_body = VerifyRequest, responses(
     (status = 200, description = "a token pair with aal2", body = TokenPair),
     (status = 400, description = "malformed_json; invalid_body: wrong types, missing fields, or not a JSON object", body = Problem, content_type = PROBLEM_JSON),
     (status = 413, description = "payload_too_large: the body is over 64 KiB", body = Problem, content_type = PROBLEM_JSON),
     (status = 415, description = "unsupported_media_type: send `Content-Type: application/json`", body = Problem, content_type = PROBLEM_JSON),
-    (status = 401, description = "invalid_mfa_code: wrong, replayed or spent (counts toward lockout); invalid_mfa_token: unknown, expired or spent", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-    (status = 422, description = "validation_failed: neither or both of code and recovery_code", body = Problem, content_type = PROBLEM_JSON),
+    (status = 401, description = "invalid_mfa_code: wrong, replayed or spent (counts toward lockout); invalid_mfa_token: unknown, expired or spent; invalid_ceremony, passkey_refused: the passkey answer (see /auth/webauthn/login/finish)", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+    (status = 422, description = "validation_failed: not exactly one of code, recovery_code and webauthn", body = Problem, content_type = PROBLEM_JSON),
     (status = 423, description = "account_locked: too many failed logins or codes", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait"))),
     (status = 503, description = "encryption_not_configured: no ENCRYPTION_MASTER_KEY; database_unavailable (with Retry-After)", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
 ))]
@@ -111,18 +123,33 @@ async fn verify(
     Client(client): Client,
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<axum::response::Response, ServiceError> {
-    let factor = match (req.code, req.recovery_code) {
-        (Some(code), None) => SecondFactor::Totp(code),
-        (None, Some(code)) => SecondFactor::RecoveryCode(code),
+    let pair = match (req.code, req.recovery_code, req.webauthn) {
+        (Some(code), None, None) => {
+            let factor = SecondFactor::Totp(code);
+            gh.mfa().verify(&req.mfa_token, factor, &client).await?
+        }
+        (None, Some(code), None) => {
+            let factor = SecondFactor::RecoveryCode(code);
+            gh.mfa().verify(&req.mfa_token, factor, &client).await?
+        }
+        (None, None, Some(answer)) => {
+            gh.passkeys()
+                .second_step_finish(
+                    &req.mfa_token,
+                    &answer.ceremony_id,
+                    &answer.credential,
+                    &client,
+                )
+                .await?
+        }
         _ => {
             return Err(ServiceError::invalid(
                 "code",
                 "required",
-                "send exactly one of code and recovery_code",
+                "send exactly one of code, recovery_code and webauthn",
             ));
         }
     };
-    let pair = gh.mfa().verify(&req.mfa_token, factor, &client).await?;
     Ok(super::auth::signed_in(
         &gh,
         pair.device_token.clone(),

@@ -11,6 +11,7 @@ pub mod mfa;
 pub mod oauth;
 pub mod ops;
 pub(crate) mod pages;
+pub mod passkeys;
 pub mod problem;
 pub mod provider;
 pub mod users;
@@ -50,7 +51,8 @@ pub const MAX_HEADERS: usize = 64;
     tags(
         (name = "operations", description = "Liveness, readiness, keys, documentation"),
         (name = "auth", description = "Register, login, tokens and sessions"),
-        (name = "mfa", description = "TOTP multi-factor authentication"),
+        (name = "mfa", description = "TOTP multi-factor authentication; the second login step"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): registration, sign-in without a password, the caller's list"),
         (name = "oauth", description = "Sign-in through Google, GitHub and OpenID Connect providers; linked identities"),
         (name = "users", description = "Users and roles (RBAC)"),
         (name = "admin", description = "Audit log, session clean-up, service API keys"),
@@ -67,6 +69,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
     OpenApiRouter::new()
         .merge(auth::routes())
         .merge(mfa::routes())
+        .merge(passkeys::routes())
         .merge(oauth::routes())
         .merge(users::routes())
         .merge(admin::routes())

@@ -209,7 +209,7 @@ impl Accounts {
         Ok(store::roles::upsert(&self.db, &defs).await?)
     }
 
-    /// Delete expired and revoked sessions, spent one-time tokens and expired OAuth flows, in
+    /// Delete expired and revoked sessions, spent one-time tokens, expired OAuth flows and passkey ceremonies, in
     /// batches; audited with the admin who asked (none from the CLI). Returns how many rows went.
     pub async fn cleanup_sessions(
         &self,
@@ -218,7 +218,8 @@ impl Accounts {
         let day_ago = store::now() - chrono::Duration::days(1);
         let deleted = store::sessions::cleanup(&self.db).await?
             + store::throttles::sweep(&self.db, day_ago).await?
-            + store::oauth::delete_expired_states(&self.db, store::now()).await?;
+            + store::oauth::delete_expired_states(&self.db, store::now()).await?
+            + store::passkeys::purge_ceremonies(&self.db, store::now()).await?;
         let entry = AuditEntry {
             event: "sessions_cleaned",
             actor_id: by.map(|(who, _)| who.user_id),

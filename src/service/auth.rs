@@ -220,7 +220,8 @@ impl Auth {
         } else {
             None
         };
-        if user.mfa_enabled {
+        let methods = self.login.second_factors(&user).await?;
+        if !methods.is_empty() {
             // Half a login: the password's slot is given back (earlier failures still count) and
             // the code step reserves its own.
             self.login.release_attempt(&gate).await?;
@@ -228,7 +229,7 @@ impl Auth {
                 store::users::set_password(&self.db, user.id, hash).await?;
             }
             return Ok(LoginOutcome::MfaRequired(
-                self.login.mfa_challenge(user.id).await?,
+                self.login.mfa_challenge(user.id, methods).await?,
             ));
         }
         Ok(LoginOutcome::Tokens(Box::new(

@@ -360,9 +360,29 @@ impl Login {
         Ok(pair)
     }
 
-    /// Half a login for an account with a second factor: the single-use `mfa_token` that
-    /// `POST /auth/mfa/verify` finishes.
-    pub async fn mfa_challenge(&self, user_id: Uuid) -> Result<MfaChallenge, ServiceError> {
+    /// The second factors an account has (TOTP with its recovery codes, passkeys); none means
+    /// a first factor alone signs it in.
+    pub async fn second_factors(
+        &self,
+        user: &user_rows::Model,
+    ) -> Result<Vec<&'static str>, ServiceError> {
+        let mut methods = Vec::new();
+        if user.mfa_enabled {
+            methods.extend(["totp", "recovery_code"]);
+        }
+        if store::passkeys::count(&self.db, user.id).await? > 0 {
+            methods.push("webauthn");
+        }
+        Ok(methods)
+    }
+
+    /// Half a login for an account with second factors (`methods`): the single-use `mfa_token`
+    /// that `POST /auth/mfa/verify` finishes.
+    pub async fn mfa_challenge(
+        &self,
+        user_id: Uuid,
+        methods: Vec<&'static str>,
+    ) -> Result<MfaChallenge, ServiceError> {
         let mfa_token = issue_secret(
             &self.db,
             user_id,
@@ -373,7 +393,7 @@ impl Login {
         Ok(MfaChallenge {
             mfa_required: true,
             mfa_token,
-            methods: vec!["totp", "recovery_code"],
+            methods,
         })
     }
 

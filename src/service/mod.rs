@@ -21,6 +21,7 @@ pub mod mfa;
 pub mod new_account;
 pub mod oauth;
 pub mod paging;
+pub mod passkeys;
 pub mod principals;
 pub mod provider;
 pub mod usage;

@@ -820,9 +820,10 @@ impl OAuth {
             .ok_or_else(invalid_code)?;
         let require_verified = self.login.settings().require_email_verification;
         may_log_in(account_state(&user), require_verified)?;
-        if user.mfa_enabled {
+        let methods = self.login.second_factors(&user).await?;
+        if !methods.is_empty() {
             return Ok(LoginOutcome::MfaRequired(
-                self.login.mfa_challenge(user.id).await?,
+                self.login.mfa_challenge(user.id, methods).await?,
             ));
         }
         let pair = self

@@ -15,6 +15,7 @@ pub mod migrations;
 pub mod notify;
 pub mod oauth;
 pub mod one_time_tokens;
+pub mod passkeys;
 pub mod recovery_codes;
 pub mod roles;
 pub mod schema;

@@ -9,7 +9,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::StoreError;
-use super::entities::{oauth_identities, oauth_states, users};
+use super::entities::{oauth_identities, oauth_states, passkeys, users};
 
 /// A flow being started.
 #[derive(Debug, Clone)]
@@ -139,7 +139,7 @@ pub enum Unlink {
     Removed(oauth_identities::Model),
     /// No such identity of this user.
     NotFound,
-    /// It is the account's last way to sign in (no password, no other identity).
+    /// It is the account's last way to sign in (no password, no other identity, no passkey).
     LastWay,
 }
 
@@ -174,7 +174,11 @@ pub async fn unlink_identity<C: ConnectionTrait>(
         .filter(oauth_identities::Column::Id.ne(id))
         .count(txn)
         .await?;
-    if !has_password && others == 0 {
+    let passkeys = passkeys::Entity::find()
+        .filter(passkeys::Column::UserId.eq(user_id))
+        .count(txn)
+        .await?;
+    if !has_password && others == 0 && passkeys == 0 {
         return Ok(Unlink::LastWay);
     }
     oauth_identities::Entity::delete_by_id(id).exec(txn).await?;

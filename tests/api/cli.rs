@@ -2,8 +2,8 @@
 
 use crate::helpers::{Backend, TestDb, assert_one_line_failure, assert_success, stdout};
 
-// m0012 added oidc_clients, oidc_consents and oidc_codes.
-const ALL_TABLES: usize = 17;
+// m0012 added oidc_clients, oidc_consents and oidc_codes; m0013 passkeys and webauthn_ceremonies.
+const ALL_TABLES: usize = 19;
 
 async fn init_status_and_round_trip(db: TestDb) {
     db.run_ok(&["db", "init"]).await;

@@ -22,6 +22,31 @@ async fn bad_configuration_names_the_variable() {
 }
 
 #[tokio::test]
+async fn a_relying_party_off_the_public_url_stops_the_start() {
+    let public = ("GATEHOUSE_PUBLIC_URL", "https://auth.example.com");
+    for (var, value, says) in [
+        (
+            "WEBAUTHN_RP_ID",
+            "example.org",
+            "does not match GATEHOUSE_PUBLIC_URL",
+        ),
+        (
+            "WEBAUTHN_RP_ORIGINS",
+            "https://evil.example.net",
+            "is not on WEBAUTHN_RP_ID",
+        ),
+        (
+            "WEBAUTHN_RP_ORIGINS",
+            "http://auth.example.com",
+            "must be https",
+        ),
+    ] {
+        let line = assert_one_line_failure(&run(&[public, (var, value)], &["serve"]).await);
+        assert!(line.contains(var) && line.contains(says), "{line}");
+    }
+}
+
+#[tokio::test]
 async fn unreachable_database_is_one_line_without_the_password() {
     for url in [
         "postgres://gate:hunter2@127.0.0.1:1/gh",

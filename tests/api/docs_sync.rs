@@ -209,6 +209,11 @@ fn not_literal() -> BTreeMap<&'static str, (&'static str, String)> {
                 "http://127.0.0.1:8080".to_string(),
             ),
         ),
+        // The product's name unless set.
+        (
+            "WEBAUTHN_RP_NAME",
+            ("`UI_PRODUCT_NAME`", "Gatehouse".to_string()),
+        ),
         // No value; on SQLite a random key is made and kept beside the database file.
         (
             "JWT_SECRET",

@@ -96,6 +96,14 @@ async fn openapi_describes_the_routes(db: TestDb) {
         ("/api/v1/auth/mfa/totp/confirm", "post"),
         ("/api/v1/auth/mfa/totp", "delete"),
         ("/api/v1/auth/mfa/verify", "post"),
+        ("/api/v1/auth/mfa/webauthn/begin", "post"),
+        ("/api/v1/auth/webauthn/register/begin", "post"),
+        ("/api/v1/auth/webauthn/register/finish", "post"),
+        ("/api/v1/auth/webauthn/login/begin", "post"),
+        ("/api/v1/auth/webauthn/login/finish", "post"),
+        ("/api/v1/me/passkeys", "get"),
+        ("/api/v1/me/passkeys/{id}", "patch"),
+        ("/api/v1/me/passkeys/{id}", "delete"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),

@@ -27,6 +27,7 @@ mod mfa;
 mod oauth;
 mod op;
 mod pages;
+mod passkeys;
 mod principal_cache;
 mod refresh;
 mod register_login;

@@ -129,6 +129,7 @@ async fn exercise(db: &DatabaseConnection) {
             "oidc_codes",
             "oidc_consents",
             "one_time_tokens",
+            "passkeys",
             "recovery_codes",
             "roles",
             "seaql_migrations",
@@ -136,6 +137,7 @@ async fn exercise(db: &DatabaseConnection) {
             "usage_records",
             "user_roles",
             "users",
+            "webauthn_ceremonies",
         ];
         t.sort();
         t.into_iter().map(String::from).collect()
@@ -148,8 +150,8 @@ async fn exercise(db: &DatabaseConnection) {
         _ => "timestamp_with_timezone_text",
     };
     for (column, count) in [
-        ("created_at", 13),
-        ("expires_at", 5),
+        ("created_at", 15),
+        ("expires_at", 6),
         ("granted_at", 2),
         ("at", 1),
     ] {
@@ -329,6 +331,36 @@ async fn exercise(db: &DatabaseConnection) {
         },
         id
     );
+    let id = Uuid::now_v7();
+    round_trip!(
+        db,
+        passkeys,
+        passkeys::Model {
+            id,
+            user_id,
+            credential_hash: "c".repeat(64),
+            name: "Laptop — é".into(),
+            credential: "{\"cred\":\"".to_string() + &"x".repeat(2000) + "\"}",
+            created_at: instant(0),
+            last_used_at: Some(instant(1)),
+        },
+        id
+    );
+    let id = Uuid::now_v7();
+    round_trip!(
+        db,
+        webauthn_ceremonies,
+        webauthn_ceremonies::Model {
+            id,
+            ceremony_hash: "d".repeat(64),
+            kind: "register".into(),
+            user_id: Some(user_id),
+            state: "{}".into(),
+            created_at: instant(0),
+            expires_at: instant(300),
+        },
+        id
+    );
     let usage_id = Uuid::now_v7();
     round_trip!(
         db,
@@ -409,6 +441,8 @@ async fn exercise(db: &DatabaseConnection) {
         recovery_codes,
         integrations,
         oauth_identities,
+        passkeys,
+        webauthn_ceremonies,
         usage_records,
         billing_records
     );

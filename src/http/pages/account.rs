@@ -1,4 +1,4 @@
-//! The account page: profile, password, sessions, and TOTP (enrolment with its QR code, recovery codes shown once, disabling).
+//! The account page: profile, password, sessions, TOTP (enrolment with its QR code, recovery codes shown once, disabling), and passkeys (added through /ui/passkeys.js, renamed, deleted).
 
 use askama::Template;
 use axum::extract::Query;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::{Form, Layout, NoFields, Page, PageResult, explain};
 use crate::service::ServiceError;
 use crate::service::login::Principal;
+use crate::service::passkeys::PasskeyView;
 use crate::service::users::UserPatch;
 use crate::service::views::SessionView;
 
@@ -24,8 +25,34 @@ struct AccountPage {
     sessions: Vec<SessionRow>,
     /// The apps signing in through this account, with what they may see.
     apps: Vec<(String, String, String, String)>,
+    /// Whether passkeys are on (`WEBAUTHN_RP_ID`), and the account's.
+    passkeys_on: bool,
+    passkeys: Vec<PasskeyRow>,
     notice: Option<&'static str>,
     error: Option<String>,
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// A passkey as the account page lists it.
+struct PasskeyRow {
+    id: String,
+    name: String,
+    created: String,
+    last_used: String,
+}
+
+impl PasskeyRow {
+    fn new(p: PasskeyView) -> Self {
+        Self {
+            id: p.id.to_string(),
+            name: p.name,
+            created: when(p.created_at),
+            last_used: p.last_used_at.map_or_else(|| "never".into(), when),
+        }
+    }
 }
 
 /// A session as the account page lists it.
@@ -81,6 +108,9 @@ fn notice(done: &str) -> Option<&'static str> {
         "revoked" => "The session is signed out.",
         "mfa_disabled" => "Two-step verification is off.",
         "app_revoked" => "The app's access is revoked.",
+        "passkey_added" => "Your passkey is added.",
+        "passkey_renamed" => "The passkey is renamed.",
+        "passkey_deleted" => "The passkey is deleted.",
         _ => return None,
     })
 }
@@ -103,6 +133,7 @@ async fn account_page(
             (c.client_id, c.client_name, c.scope, granted)
         })
         .collect();
+    let passkeys = page.gh().passkeys().list(who).await?.passkeys;
     Ok(AccountPage {
         layout: page.layout("Your account"),
         email: who.user.email.clone(),
@@ -112,6 +143,8 @@ async fn account_page(
         aal2: who.aal == "aal2",
         sessions: sessions.sessions.into_iter().map(SessionRow::new).collect(),
         apps,
+        passkeys_on: page.gh().config().webauthn.enabled(),
+        passkeys: passkeys.into_iter().map(PasskeyRow::new).collect(),
         notice,
         error,
     })
@@ -267,4 +300,69 @@ pub(crate) async fn revoke_app(page: Page, Form(form): Form<AppForm>) -> PageRes
         .revoke_consent(who, &form.client_id, &page.client)
         .await;
     after(&page, who, outcome, "app_revoked").await
+/// The options for `navigator.credentials.create()` (JSON, fetched by /ui/passkeys.js with the
+/// form's CSRF token).
+pub(crate) async fn passkey_begin(page: Page, Form(_): Form<NoFields>) -> PageResult {
+    let who = page.who()?;
+    let ceremony = page.gh().passkeys().register_begin(who).await?;
+    Ok(axum::Json(ceremony).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct AddPasskeyForm {
+    #[serde(default)]
+    ceremony_id: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub(crate) async fn passkey_add(page: Page, Form(form): Form<AddPasskeyForm>) -> PageResult {
+    let who = page.who()?;
+    let outcome = match serde_json::from_str(&form.credential) {
+        Ok(credential) => page
+            .gh()
+            .passkeys()
+            .register_finish(
+                who,
+                &form.ceremony_id,
+                Some(&form.name),
+                &credential,
+                &page.client,
+            )
+            .await
+            .map(drop),
+        Err(_) => Err(ServiceError::BadRequest {
+            code: "invalid_body",
+            detail: "the passkey's answer was incomplete; try again".into(),
+        }),
+    };
+    after(&page, who, outcome, "passkey_added").await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RenamePasskeyForm {
+    id: String,
+    #[serde(default)]
+    name: String,
+}
+
+pub(crate) async fn passkey_rename(page: Page, Form(form): Form<RenamePasskeyForm>) -> PageResult {
+    let who = page.who()?;
+    let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let outcome = page
+        .gh()
+        .passkeys()
+        .rename(who, id, &form.name, &page.client)
+        .await
+        .map(drop);
+    after(&page, who, outcome, "passkey_renamed").await
+}
+
+pub(crate) async fn passkey_delete(page: Page, Form(form): Form<SessionForm>) -> PageResult {
+    let who = page.who()?;
+    let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let outcome = page.gh().passkeys().delete(who, id, &page.client).await;
+    after(&page, who, outcome, "passkey_deleted").await
 }

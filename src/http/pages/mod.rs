@@ -33,6 +33,8 @@ use crate::service::oauth::ProviderList;
 
 /// The stylesheet every page links (compiled in; the accent colour is prepended at start).
 const STYLE: &str = include_str!("../../../templates/style.css");
+/// The pages' one script (compiled in): passkey ceremonies through `navigator.credentials`.
+const SCRIPT: &str = include_str!("../../../templates/passkeys.js");
 
 /// The page routes, or none when `GATEHOUSE_UI=off`.
 pub(crate) fn routes(gh: &Gatehouse) -> Router<Gatehouse> {
@@ -42,8 +44,10 @@ pub(crate) fn routes(gh: &Gatehouse) -> Router<Gatehouse> {
     let headers = SecurityHeaders::new(gh.config());
     Router::new()
         .route("/ui/style.css", get(stylesheet))
+        .route("/ui/passkeys.js", get(script))
         .route("/login", get(sign_in::login_form).post(sign_in::login))
         .route("/login/mfa", post(sign_in::second_factor))
+        .route("/login/passkey", post(sign_in::passkey))
         .route("/login/oauth", get(sign_in::oauth_landing))
         .route(
             "/register",
@@ -71,6 +75,10 @@ pub(crate) fn routes(gh: &Gatehouse) -> Router<Gatehouse> {
         .route("/account/mfa/enroll", post(account::enroll))
         .route("/account/mfa/confirm", post(account::confirm))
         .route("/account/mfa/disable", post(account::disable_mfa))
+        .route("/account/passkeys", post(account::passkey_add))
+        .route("/account/passkeys/begin", post(account::passkey_begin))
+        .route("/account/passkeys/rename", post(account::passkey_rename))
+        .route("/account/passkeys/delete", post(account::passkey_delete))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/action", post(admin::user_action))
         .route("/admin/audit", get(admin::audit))
@@ -94,6 +102,17 @@ async fn stylesheet(State(gh): State<Gatehouse>) -> Response {
             (header::CACHE_CONTROL, "public, max-age=3600"),
         ],
         css,
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        SCRIPT,
     )
         .into_response()
 }

@@ -24,6 +24,8 @@ struct LoginPage {
     redirect_to: String,
     error: Option<String>,
     oauth: Vec<OAuthButton>,
+    /// Whether to offer signing in with a passkey.
+    passkeys: bool,
 }
 
 #[derive(Template)]
@@ -33,6 +35,20 @@ struct MfaPage {
     mfa_token: String,
     redirect_to: String,
     error: Option<String>,
+    /// The account's second factors, comma-separated (`totp,recovery_code,webauthn`).
+    methods: String,
+}
+
+impl MfaPage {
+    fn new(page: &Page, mfa_token: String, redirect_to: String, methods: String) -> Self {
+        Self {
+            layout: page.layout("Two-step verification"),
+            mfa_token,
+            redirect_to,
+            error: None,
+            methods,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -120,6 +136,7 @@ fn login_page(page: &Page, email: &str, redirect_to: &str, error: Option<String>
         redirect_to: redirect_to.to_string(),
         error,
         oauth: oauth_buttons(&page.gh().oauth().providers(), &back),
+        passkeys: page.gh().config().webauthn.enabled(),
     }
 }
 
@@ -177,17 +194,57 @@ pub(crate) async fn login(
     };
     match attempt.await {
         Ok(LoginOutcome::Tokens(pair)) => signed_in(&page, *pair, app).await,
-        Ok(LoginOutcome::MfaRequired(challenge)) => page.ok(&MfaPage {
-            layout: page.layout("Two-step verification"),
-            mfa_token: challenge.mfa_token,
-            redirect_to: form.redirect_to,
-            error: None,
-        }),
+        Ok(LoginOutcome::MfaRequired(challenge)) => page.ok(&MfaPage::new(
+            &page,
+            challenge.mfa_token,
+            form.redirect_to,
+            challenge.methods.join(","),
+        )),
         Err(e) => {
             let (status, message) = explain(e);
             Ok(page.render(
                 status,
                 &login_page(&page, &form.email, &form.redirect_to, Some(message)),
+            ))
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PasskeyForm {
+    #[serde(default)]
+    ceremony_id: String,
+    #[serde(default)]
+    credential: String,
+    #[serde(default)]
+    redirect_to: String,
+}
+
+/// A discoverable passkey's answer (filled in by /ui/passkeys.js): a page session at `aal2`.
+pub(crate) async fn passkey(page: Page, Form(form): Form<PasskeyForm>) -> PageResult {
+    let app = return_address(&page, Some(&form.redirect_to))?;
+    let gh = page.gh();
+    let attempt = async {
+        gh.limiter()
+            .per_ip("passkey", page.client.ip)
+            .await
+            .into_result()?;
+        let credential =
+            passkey_answer(&form.credential).map_err(|_| ServiceError::BadRequest {
+                code: "invalid_body",
+                detail: "the passkey's answer was incomplete; try again".into(),
+            })?;
+        gh.passkeys()
+            .sign_in_finish(&form.ceremony_id, &credential, &page.client)
+            .await
+    };
+    match attempt.await {
+        Ok(pair) => signed_in(&page, pair, app).await,
+        Err(e) => {
+            let (status, message) = explain(e);
+            Ok(page.render(
+                status,
+                &login_page(&page, "", &form.redirect_to, Some(message)),
             ))
         }
     }
@@ -222,12 +279,12 @@ pub(crate) async fn oauth_landing(page: Page, Query(q): Query<OAuthLanding>) -> 
     };
     match page.gh().oauth().exchange(&code, &page.client).await {
         Ok(LoginOutcome::Tokens(pair)) => signed_in(&page, *pair, None).await,
-        Ok(LoginOutcome::MfaRequired(challenge)) => page.ok(&MfaPage {
-            layout: page.layout("Two-step verification"),
-            mfa_token: challenge.mfa_token,
-            redirect_to: String::new(),
-            error: None,
-        }),
+        Ok(LoginOutcome::MfaRequired(challenge)) => page.ok(&MfaPage::new(
+            &page,
+            challenge.mfa_token,
+            String::new(),
+            challenge.methods.join(","),
+        )),
         Err(e) => refused(explain(e).1),
     }
 }
@@ -241,34 +298,61 @@ pub(crate) struct MfaForm {
     recovery_code: String,
     #[serde(default)]
     redirect_to: String,
+    #[serde(default)]
+    methods: String,
+    /// A passkey's answer (filled by /ui/passkeys.js) instead of a code.
+    #[serde(default)]
+    ceremony_id: String,
+    #[serde(default)]
+    credential: String,
+}
+
+/// A passkey's answer as a page form carries it (JSON in a hidden field).
+fn passkey_answer<T: serde::de::DeserializeOwned>(raw: &str) -> Result<T, PageError> {
+    serde_json::from_str(raw).map_err(|_| {
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            "The passkey's answer was incomplete. Try again.",
+        )
+    })
 }
 
 pub(crate) async fn second_factor(page: Page, Form(form): Form<MfaForm>) -> PageResult {
     let app = return_address(&page, Some(&form.redirect_to))?;
-    let factor = if form.recovery_code.trim().is_empty() {
-        SecondFactor::Totp(form.code.trim().to_string())
+    let gh = page.gh();
+    let outcome = if !form.credential.is_empty() {
+        let credential = passkey_answer(&form.credential)?;
+        gh.passkeys()
+            .second_step_finish(
+                &form.mfa_token,
+                &form.ceremony_id,
+                &credential,
+                &page.client,
+            )
+            .await
     } else {
-        SecondFactor::RecoveryCode(form.recovery_code.trim().to_string())
+        let factor = if form.recovery_code.trim().is_empty() {
+            SecondFactor::Totp(form.code.trim().to_string())
+        } else {
+            SecondFactor::RecoveryCode(form.recovery_code.trim().to_string())
+        };
+        gh.mfa().verify(&form.mfa_token, factor, &page.client).await
     };
-    match page
-        .gh()
-        .mfa()
-        .verify(&form.mfa_token, factor, &page.client)
-        .await
-    {
+    match outcome {
         Ok(pair) => signed_in(&page, pair, app).await,
         Err(ServiceError::Unauthorized {
-            code: "invalid_mfa_code",
+            code: code @ ("invalid_mfa_code" | "passkey_refused" | "invalid_ceremony"),
             detail,
-        }) => Ok(page.render(
-            StatusCode::UNAUTHORIZED,
-            &MfaPage {
-                layout: page.layout("Two-step verification"),
-                mfa_token: form.mfa_token,
-                redirect_to: form.redirect_to,
-                error: Some(super::capitalised(&detail)),
-            },
-        )),
+        }) => {
+            let message = if code == "invalid_mfa_code" {
+                super::capitalised(&detail)
+            } else {
+                "The passkey was not accepted. Try again, or use another way.".to_string()
+            };
+            let mut retry = MfaPage::new(&page, form.mfa_token, form.redirect_to, form.methods);
+            retry.error = Some(message);
+            Ok(page.render(StatusCode::UNAUTHORIZED, &retry))
+        }
         Err(e) => {
             let (status, message) = explain(e);
             Ok(page.render(

@@ -13,6 +13,7 @@ mod m0009_canonical_email_keys;
 mod m0010_usage_idempotency;
 mod m0011_oauth_states;
 mod m0012_oidc_provider;
+mod m0013_passkeys;
 
 pub use m0006_seed_roles::BUILTIN_ROLES;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_usage_idempotency::Migration),
             Box::new(m0011_oauth_states::Migration),
             Box::new(m0012_oidc_provider::Migration),
+            Box::new(m0013_passkeys::Migration),
         ]
     }
 }
@@ -68,6 +70,7 @@ mod tests {
                 "m0010_usage_idempotency",
                 "m0011_oauth_states",
                 "m0012_oidc_provider",
+                "m0013_passkeys",
             ]
         );
     }

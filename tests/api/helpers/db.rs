@@ -327,6 +327,15 @@ impl TestDb {
         TestApp::start(&self.url, self.dir.path(), extra_env).await
     }
 
+    /// An in-process server on `listener`, bound beforehand (see [`TestApp::start_on`]).
+    pub async fn app_on(
+        &self,
+        extra_env: &[(&str, &str)],
+        listener: tokio::net::TcpListener,
+    ) -> TestApp {
+        TestApp::start_on(&self.url, self.dir.path(), extra_env, listener).await
+    }
+
     /// An in-process server whose public URL is its own address (see [`TestApp::start_public`]).
     pub async fn public_app(&self, extra_env: &[(&str, &str)]) -> TestApp {
         TestApp::start_public(&self.url, self.dir.path(), extra_env).await
