@@ -360,16 +360,19 @@ impl Login {
         Ok(pair)
     }
 
-    /// The second factors an account has (TOTP with its recovery codes, passkeys); none means
-    /// a first factor alone signs it in.
+    /// The second steps a sign-in of this account asks for: none unless it has turned MFA on
+    /// (TOTP, with its recovery codes), and then its passkeys too. A passkey alone does not make
+    /// the password insufficient: MFA comes with recovery codes, a passkey does not, and an
+    /// account whose only second factor was a lost passkey would be locked out for good (a
+    /// passkey sign-in is `aal2` by itself).
     pub async fn second_factors(
         &self,
         user: &user_rows::Model,
     ) -> Result<Vec<&'static str>, ServiceError> {
-        let mut methods = Vec::new();
-        if user.mfa_enabled {
-            methods.extend(["totp", "recovery_code"]);
+        if !user.mfa_enabled {
+            return Ok(Vec::new());
         }
+        let mut methods = vec!["totp", "recovery_code"];
         if store::passkeys::count(&self.db, user.id).await? > 0 {
             methods.push("webauthn");
         }

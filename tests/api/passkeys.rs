@@ -8,7 +8,8 @@ use crate::helpers::{
 };
 
 async fn app(db: &TestDb) -> TestApp {
-    db.app(&[("GATEHOUSE_PUBLIC_URL", ORIGIN)]).await
+    // A master key too: the second-step tests turn MFA on.
+    db.mfa_app(&[("GATEHOUSE_PUBLIC_URL", ORIGIN)]).await
 }
 
 /// The id of the account behind an access token.
@@ -153,10 +154,17 @@ async fn second_step_after_a_password(db: TestDb) {
     let res = s.add_passkey(&token, &mut key, ORIGIN, "Phone").await;
     assert_eq!(res.status, 201, "{}", res.body);
 
-    // A password alone no longer signs in: the passkey is the second step.
+    // A passkey alone leaves the password sufficient (losing it never locks the account out).
+    let pair = s.login_with("cy@example.com", PASSWORD).await.pair();
+    assert_eq!(claims(&pair.access)["aal"], "aal1");
+    // With MFA on, the passkey is one of the second steps.
+    s.turn_on_totp(&token).await;
     let challenge = s.login_with("cy@example.com", PASSWORD).await;
     assert_eq!(challenge.body["mfa_required"], true, "{}", challenge.body);
-    assert_eq!(challenge.body["methods"], json!(["webauthn"]));
+    assert_eq!(
+        challenge.body["methods"],
+        json!(["totp", "recovery_code", "webauthn"])
+    );
     let mfa_token = challenge.body["mfa_token"].clone();
     let begin = s
         .post_public(
@@ -194,6 +202,7 @@ async fn second_step_after_a_password(db: TestDb) {
         s.add_passkey(&di, &mut di_key, ORIGIN, "Key").await.status,
         201
     );
+    s.turn_on_totp(&di).await;
     let di_challenge = s.login_with("di@example.com", PASSWORD).await;
     let di_begin = s
         .post_public(
@@ -416,7 +425,9 @@ async fn browser_register_sign_in_and_refusals() {
         .await;
     b.submit("#sign-out", "#sign-in").await;
 
-    // A password now needs the passkey as its second step.
+    // With MFA on, a password's second step may be the passkey.
+    let ada = s.login("ada@example.com").await.access;
+    s.turn_on_totp(&ada).await;
     password_sign_in(&b, &base, "ada@example.com", "#passkey-verify").await;
     b.shot("second-step").await;
     b.submit("#passkey-verify", "#sessions").await;

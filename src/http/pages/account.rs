@@ -300,6 +300,8 @@ pub(crate) async fn revoke_app(page: Page, Form(form): Form<AppForm>) -> PageRes
         .revoke_consent(who, &form.client_id, &page.client)
         .await;
     after(&page, who, outcome, "app_revoked").await
+}
+
 /// The options for `navigator.credentials.create()` (JSON, fetched by /ui/passkeys.js with the
 /// form's CSRF token).
 pub(crate) async fn passkey_begin(page: Page, Form(_): Form<NoFields>) -> PageResult {

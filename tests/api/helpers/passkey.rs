@@ -227,7 +227,11 @@ impl super::Browser {
 pub async fn localhost_app(db: &super::TestDb, extra_env: &[(&str, &str)]) -> (TestApp, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://localhost:{}", listener.local_addr().unwrap().port());
-    let mut env = vec![("GATEHOUSE_PUBLIC_URL", base.as_str())];
+    // A master key too, so MFA can be turned on.
+    let mut env = vec![
+        ("GATEHOUSE_PUBLIC_URL", base.as_str()),
+        ("ENCRYPTION_MASTER_KEY", super::totp::MASTER_KEY),
+    ];
     env.extend_from_slice(extra_env);
     let app = db.app_on(&env, listener).await;
     (app, base)

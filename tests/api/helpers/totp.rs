@@ -94,6 +94,17 @@ impl TestApp {
         self.post_public("/api/v1/auth/mfa/verify", body).await
     }
 
+    /// Enrol and confirm TOTP on the account behind `token` (an aal1 token will do).
+    pub async fn turn_on_totp(&self, token: &str) {
+        let enrolled = self.enroll_totp(token).await;
+        assert_eq!(enrolled.status, 200, "{}", enrolled.body);
+        let secret = base32_decode(enrolled.body["secret"].as_str().unwrap());
+        let res = self
+            .confirm_totp(token, &code_at(&secret, step_now()))
+            .await;
+        assert_eq!(res.status, 200, "{}", res.body);
+    }
+
     /// Register `email`, enrol and confirm TOTP.
     pub async fn with_totp(&self, email: &str) -> Totp {
         self.register(email).await;
