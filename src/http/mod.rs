@@ -134,10 +134,13 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
                 .max_age(Duration::from_secs(600)),
         )
     };
-    let (ops, _) = OpenApiRouter::<Gatehouse>::new()
-        .merge(ops::routes())
-        .merge(provider::routes())
-        .split_for_parts();
+    let mut root = OpenApiRouter::<Gatehouse>::new().merge(ops::routes());
+    // The OpenID Provider signs people in and asks their consent on the hosted pages: with the
+    // pages off it is off too, discovery included.
+    if config.ui.enabled {
+        root = root.merge(provider::routes());
+    }
+    let (ops, _) = root.split_for_parts();
     // Every API answer may carry a token, a secret, a QR code or recovery codes: never cached
     // (RFC 6749 §5.1).
     let api = gh.router().layer(SetResponseHeaderLayer::overriding(

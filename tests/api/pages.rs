@@ -278,6 +278,10 @@ async fn ui_off_serves_no_pages(db: TestDb) {
         "/account",
         "/ui/style.css",
         "/verify-email?token=x",
+        // The OpenID Provider needs the pages: it is off with them.
+        "/.well-known/openid-configuration",
+        "/oauth2/authorize?client_id=x",
+        "/oauth2/userinfo",
     ] {
         let res = s.get_public(path).await;
         assert_eq!(res.problem(), (404, "not_found"), "{path}");
