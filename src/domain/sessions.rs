@@ -1,4 +1,4 @@
-//! Decisions about sessions that must not depend on storage: what a lost refresh race means, and how long a lock lasts.
+//! Decisions about sessions that must not depend on storage: what a lost refresh race means, how long a lock lasts, and when a sign-in is recent enough to add a way in.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -51,6 +51,15 @@ pub fn retry_after_seconds(
 ) -> u64 {
     let remaining = until.map_or(lockout, |u| u.signed_duration_since(now));
     remaining.num_seconds().max(1) as u64
+}
+
+/// How recent a sign-in must be to add a way into the account (a passkey): a session taken
+/// over later (a stolen token) cannot plant a credential that outlives a password change.
+pub const REAUTHENTICATE_WITHIN: Duration = Duration::minutes(10);
+
+/// Whether a session that signed in at `signed_in_at` may add a way into its account `now`.
+pub fn signed_in_recently(signed_in_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    now.signed_duration_since(signed_in_at) <= REAUTHENTICATE_WITHIN
 }
 
 #[cfg(test)]
@@ -133,5 +142,16 @@ mod tests {
             retry_after_seconds(Some(now - Duration::seconds(5)), now, l),
             1
         );
+    }
+
+    #[test]
+    fn a_sign_in_is_recent_for_ten_minutes() {
+        let t = Utc::now();
+        assert!(signed_in_recently(t, t));
+        assert!(signed_in_recently(t, t + Duration::minutes(10)));
+        assert!(!signed_in_recently(
+            t,
+            t + Duration::minutes(10) + Duration::seconds(1)
+        ));
     }
 }

@@ -55,7 +55,7 @@ pub struct Rename {
 #[utoipa::path(post, path = "/auth/webauthn/register/begin", tag = "passkeys", security(("bearer" = [])), responses(
     (status = 200, body = Ceremony),
     (status = 401, description = "unauthorized: no bearer token; invalid_token, invalid_api_key: bad, expired or revoked", body = Problem, content_type = PROBLEM_JSON, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-    (status = 403, description = "user_required: a service API key on a route for people", body = Problem, content_type = PROBLEM_JSON),
+    (status = 403, description = "user_required: a service API key on a route for people; reauthentication_required: the session signed in more than 10 minutes ago", body = Problem, content_type = PROBLEM_JSON),
     (status = 503, description = "passkeys_not_configured: the public URL has no domain; database_unavailable (with Retry-After)", body = Problem, content_type = PROBLEM_JSON, headers(("Retry-After" = u64, description = "seconds to wait")))
 ))]
 async fn register_begin(

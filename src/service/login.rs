@@ -360,6 +360,17 @@ impl Login {
         Ok(pair)
     }
 
+    /// When the session `who` uses signed in (a client's session: when its person did), if it
+    /// still exists.
+    pub async fn signed_in_at(
+        &self,
+        who: &Principal,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, ServiceError> {
+        Ok(store::sessions::find(&self.db, who.session_id)
+            .await?
+            .map(|s| s.auth_time.unwrap_or(s.created_at)))
+    }
+
     /// The second steps a sign-in of this account asks for: none unless it has turned MFA on
     /// (TOTP, with its recovery codes), and then its passkeys too. A passkey alone does not make
     /// the password insufficient: MFA comes with recovery codes, a passkey does not, and an

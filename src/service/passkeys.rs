@@ -27,6 +27,7 @@ use crate::config::{ConfigError, WebauthnConfig};
 use crate::crypto::tokens;
 use crate::domain::accounts::may_log_in;
 use crate::domain::client::ClientInfo;
+use crate::domain::sessions::{REAUTHENTICATE_WITHIN, signed_in_recently};
 use crate::service::login::Principal;
 use crate::store::audit::{self, AuditEntry};
 use crate::store::entities::{passkeys as passkey_rows, users as user_rows};
@@ -250,6 +251,18 @@ impl Passkeys {
     /// in without an email typed); the account's passkeys are excluded.
     pub async fn register_begin(&self, who: &Principal) -> Result<Ceremony, ServiceError> {
         let webauthn = self.webauthn()?;
+        // A passkey outlives the session that adds it (a password change does not remove it):
+        // only a recent sign-in may add one, not a session taken over later.
+        let signed_in_at = self.login.signed_in_at(who).await?;
+        if !signed_in_at.is_some_and(|at| signed_in_recently(at, store::now())) {
+            return Err(ServiceError::Forbidden {
+                code: "reauthentication_required",
+                detail: format!(
+                    "sign in again to add a passkey (a sign-in within the last {} minutes)",
+                    REAUTHENTICATE_WITHIN.num_minutes()
+                ),
+            });
+        }
         let user = self.user(who.user_id).await?;
         let exclude = store::passkeys::of_user(&self.db, user.id)
             .await?

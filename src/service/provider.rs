@@ -626,9 +626,10 @@ impl Provider {
 
     /// When `who` (signed in on the hosted pages, if at all) authenticated.
     async fn auth_time(&self, who: &Principal) -> Result<DateTime<Utc>, ServiceError> {
-        Ok(store::sessions::find(&self.db, who.session_id)
+        Ok(self
+            .login
+            .signed_in_at(who)
             .await?
-            .map(|s| s.auth_time.unwrap_or(s.created_at))
             .unwrap_or_else(store::now))
     }
 

@@ -369,7 +369,40 @@ async fn off_without_a_domain(db: TestDb) {
     s.stop().await;
 }
 
+/// A passkey outlives a password change, so only a recent sign-in may add one: a session that
+/// signed in eleven minutes ago is refused until its person signs in again.
+async fn adding_a_passkey_needs_a_recent_sign_in(db: TestDb) {
+    let s = app(&db).await;
+    s.register("el@example.com").await;
+    let old = s.login("el@example.com").await.access;
+    {
+        use gatehouse::store::entities::sessions;
+        use sea_orm::{EntityTrait, sea_query::Expr};
+        let conn = db.connect().await;
+        sessions::Entity::update_many()
+            .col_expr(
+                sessions::Column::CreatedAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::minutes(11)),
+            )
+            .exec(&conn)
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+    }
+    let res = s
+        .post("/api/v1/auth/webauthn/register/begin", &old, json!({}))
+        .await;
+    assert_eq!(res.problem(), (403, "reauthentication_required"));
+    // Signed in again: the passkey is added.
+    let fresh = s.login("el@example.com").await.access;
+    let mut key = SoftKey::new();
+    let added = s.add_passkey(&fresh, &mut key, ORIGIN, "Phone").await;
+    assert_eq!(added.status, 201, "{}", added.body);
+    s.stop().await;
+}
+
 per_backend!(
+    adding_a_passkey_needs_a_recent_sign_in,
     register_sign_in_and_manage,
     second_step_after_a_password,
     ceremonies_are_single_use_short_lived_and_owned,
