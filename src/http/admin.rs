@@ -160,7 +160,7 @@ async fn revoke_key(
     Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ServiceError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::extract::path_id(&id)?;
     gh.api_keys().revoke(&who, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

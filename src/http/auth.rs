@@ -9,7 +9,6 @@ use utoipa::openapi::schema::{AnyOfBuilder, OneOfBuilder, Ref, Schema};
 use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
 use super::extract::{Client, CurrentUser, DEVICE_COOKIE, DeviceCookie, RequirePermission, perm};
 use super::json::{ApiJson, JsonOrForm};
@@ -348,7 +347,7 @@ async fn revoke_session(
     Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ServiceError> {
-    let id = Uuid::parse_str(&id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::extract::path_id(&id)?;
     gh.auth().revoke_session(&who, id, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 use super::admin::PageQuery;
+use super::extract::path_id;
 use super::extract::{Client, CurrentUser, RequirePermission, RequireServiceKey, perm};
-use super::integrations::path_id;
 use super::json::{ApiJson, ApiQuery};
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;

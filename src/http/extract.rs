@@ -295,3 +295,8 @@ where
         Ok(Client(ClientInfo { ip, user_agent }))
     }
 }
+
+/// A path (or form) id; anything that is not a UUID names no resource (404).
+pub(crate) fn path_id(raw: &str) -> Result<uuid::Uuid, ServiceError> {
+    uuid::Uuid::parse_str(raw).map_err(|_| ServiceError::NotFound)
+}

@@ -6,9 +6,8 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::extract::{Client, CurrentUser, RequireServiceKey, perm};
+use super::extract::{Client, CurrentUser, RequireServiceKey, path_id, perm};
 use super::json::ApiJson;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
@@ -27,11 +26,6 @@ pub struct CreateIntegrationRequest {
     /// At most 100 characters.
     #[schema(example = "production")]
     label: Option<String>,
-}
-
-/// A path id; anything that is not a UUID names no resource.
-pub(super) fn path_id(raw: &str) -> Result<Uuid, ServiceError> {
-    Uuid::parse_str(raw).map_err(|_| ServiceError::NotFound)
 }
 
 /// Store a third-party API key for the caller: encrypted at rest (AES-256-GCM), shown only as a hint.

@@ -9,8 +9,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::auth::{Cookie, LoginAnswer, signed_in};
+use super::extract::path_id;
 use super::extract::{Client, CurrentUser, cookie};
-use super::integrations::path_id;
 use super::json::{ApiJson, ApiQuery};
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;

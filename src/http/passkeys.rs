@@ -8,8 +8,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use webauthn_rs::prelude::{PublicKeyCredential, RegisterPublicKeyCredential};
 
+use super::extract::path_id;
 use super::extract::{Client, CurrentUser};
-use super::integrations::path_id;
 use super::json::ApiJson;
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;

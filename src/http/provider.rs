@@ -15,7 +15,6 @@ use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
 use crate::domain::provider::SCOPES;
 use crate::service::ServiceError;
-use crate::service::caller::Caller;
 use crate::service::provider::{
     ClientCredentials, ClientList, CreatedClient, NewClient, ProtocolError, TokenRequest,
 };
@@ -199,13 +198,6 @@ async fn userinfo_post(state: State<Gatehouse>, headers: HeaderMap) -> Response 
     userinfo(state, headers).await
 }
 
-fn actor(caller: &Caller) -> Option<uuid::Uuid> {
-    match caller {
-        Caller::User(p) => Some(p.user_id),
-        Caller::Service(_) => None,
-    }
-}
-
 /// Register an OpenID client (super_admin: `clients:manage`); its secret is in this answer only.
 #[utoipa::path(post, path = "/admin/clients", tag = "admin", security(("bearer" = [])), request_body = NewClient, responses(
     (status = 201, body = CreatedClient),
@@ -226,7 +218,7 @@ async fn create_client(
     let created = gh
         .provider()
         .clients()
-        .create_client(req, actor(&caller), &client)
+        .create_client(req, caller.user_id(), &client)
         .await?;
     Ok((StatusCode::CREATED, axum::Json(created)))
 }
@@ -261,7 +253,7 @@ async fn delete_client(
 ) -> Result<StatusCode, ServiceError> {
     gh.provider()
         .clients()
-        .delete_client(&client_id, actor(&caller), &client)
+        .delete_client(&client_id, caller.user_id(), &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

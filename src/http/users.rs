@@ -6,9 +6,8 @@ use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
-use uuid::Uuid;
 
-use super::extract::{Client, CurrentUser, RequirePermission, RequireRole, perm, tier};
+use super::extract::{Client, CurrentUser, RequirePermission, RequireRole, path_id, perm, tier};
 use super::json::{ApiJson, ApiQuery};
 use super::problem::{PROBLEM_JSON, Problem};
 use crate::Gatehouse;
@@ -83,11 +82,6 @@ pub struct DeleteQuery {
     purge: bool,
 }
 
-/// A path id; anything that is not a UUID names no resource.
-fn user_id(raw: &str) -> Result<Uuid, ServiceError> {
-    Uuid::parse_str(raw).map_err(|_| ServiceError::NotFound)
-}
-
 /// List users (moderator and up, or an API key with `users:read`).
 #[utoipa::path(get, path = "/users", tag = "users", security(("bearer" = [])), params(ListQuery), responses(
     (status = 200, body = Page<UserView>),
@@ -155,7 +149,7 @@ async fn get_one(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<axum::Json<UserView>, ServiceError> {
-    Ok(axum::Json(gh.users().get(&caller, user_id(&id)?).await?))
+    Ok(axum::Json(gh.users().get(&caller, path_id(&id)?).await?))
 }
 
 /// Update a user: name and metadata for oneself or a manager; `active` and roles for a manager.
@@ -186,7 +180,7 @@ async fn update(
     };
     let user = gh
         .users()
-        .update(&who, user_id(&id)?, patch, &client)
+        .update(&who, path_id(&id)?, patch, &client)
         .await?;
     Ok(axum::Json(user))
 }
@@ -209,7 +203,7 @@ async fn delete(
     ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> Result<StatusCode, ServiceError> {
     gh.users()
-        .delete(&who, user_id(&id)?, q.purge, &client)
+        .delete(&who, path_id(&id)?, q.purge, &client)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -236,7 +230,7 @@ async fn set_roles(
 ) -> Result<axum::Json<UserView>, ServiceError> {
     let user = gh
         .users()
-        .set_roles(&who, user_id(&id)?, req.roles, &client)
+        .set_roles(&who, path_id(&id)?, req.roles, &client)
         .await?;
     Ok(axum::Json(user))
 }
@@ -256,7 +250,7 @@ async fn unlock(
     Client(client): Client,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ServiceError> {
-    gh.users().unlock(&who, user_id(&id)?, &client).await?;
+    gh.users().unlock(&who, path_id(&id)?, &client).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

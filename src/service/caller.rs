@@ -21,6 +21,14 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// The person calling (for an audit row's actor); none for a service key.
+    pub fn user_id(&self) -> Option<Uuid> {
+        match self {
+            Caller::User(who) => Some(who.user_id),
+            Caller::Service(_) => None,
+        }
+    }
+
     /// Whether the caller holds `permission`: through a role for a person, as a scope for a key.
     pub fn allows(&self, permission: Permission) -> bool {
         match self {

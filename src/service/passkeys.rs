@@ -330,13 +330,7 @@ impl Passkeys {
         })?;
         audit::record(
             &txn,
-            client.stamp(AuditEntry {
-                event: "passkey_registered",
-                user_id: Some(who.user_id),
-                actor_id: Some(who.user_id),
-                detail: serde_json::json!({"passkey_id": row.id, "name": row.name}),
-                ..Default::default()
-            }),
+            client.stamp(own_passkey_event("passkey_registered", who, &row)),
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -600,13 +594,7 @@ impl Passkeys {
             .ok_or(ServiceError::NotFound)?;
         audit::record(
             &txn,
-            client.stamp(AuditEntry {
-                event: "passkey_renamed",
-                user_id: Some(who.user_id),
-                actor_id: Some(who.user_id),
-                detail: serde_json::json!({"passkey_id": row.id, "name": row.name}),
-                ..Default::default()
-            }),
+            client.stamp(own_passkey_event("passkey_renamed", who, &row)),
         )
         .await?;
         txn.commit().await.map_err(StoreError::from)?;
@@ -633,13 +621,7 @@ impl Passkeys {
             Removal::Removed(row) => {
                 audit::record(
                     &txn,
-                    client.stamp(AuditEntry {
-                        event: "passkey_deleted",
-                        user_id: Some(who.user_id),
-                        actor_id: Some(who.user_id),
-                        detail: serde_json::json!({"passkey_id": row.id, "name": row.name}),
-                        ..Default::default()
-                    }),
+                    client.stamp(own_passkey_event("passkey_deleted", who, &row)),
                 )
                 .await?;
             }
@@ -651,6 +633,21 @@ impl Passkeys {
             .evict(crate::bus::Eviction::User(who.user_id))
             .await;
         Ok(())
+    }
+}
+
+/// The audit row of a change the caller made to one of their own passkeys.
+fn own_passkey_event(
+    event: &'static str,
+    who: &Principal,
+    row: &passkey_rows::Model,
+) -> AuditEntry {
+    AuditEntry {
+        event,
+        user_id: Some(who.user_id),
+        actor_id: Some(who.user_id),
+        detail: serde_json::json!({"passkey_id": row.id, "name": row.name}),
+        ..Default::default()
     }
 }
 

@@ -217,7 +217,7 @@ pub(crate) struct SessionForm {
 
 pub(crate) async fn revoke(page: Page, Form(form): Form<SessionForm>) -> PageResult {
     let who = page.who()?;
-    let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::super::extract::path_id(&form.id)?;
     let outcome = page.gh().auth().revoke_session(who, id, &page.client).await;
     if outcome.is_ok() && id == who.session_id {
         return Ok(page.sign_out("/login"));
@@ -352,7 +352,7 @@ pub(crate) struct RenamePasskeyForm {
 
 pub(crate) async fn passkey_rename(page: Page, Form(form): Form<RenamePasskeyForm>) -> PageResult {
     let who = page.who()?;
-    let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::super::extract::path_id(&form.id)?;
     let outcome = page
         .gh()
         .passkeys()
@@ -364,7 +364,7 @@ pub(crate) async fn passkey_rename(page: Page, Form(form): Form<RenamePasskeyFor
 
 pub(crate) async fn passkey_delete(page: Page, Form(form): Form<SessionForm>) -> PageResult {
     let who = page.who()?;
-    let id = uuid::Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::super::extract::path_id(&form.id)?;
     let outcome = page.gh().passkeys().delete(who, id, &page.client).await;
     after(&page, who, outcome, "passkey_deleted").await
 }

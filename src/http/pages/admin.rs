@@ -143,7 +143,7 @@ pub(crate) struct UserAction {
 
 pub(crate) async fn user_action(page: Page, Form(form): Form<UserAction>) -> PageResult {
     let who = page.at_least(Role::Admin)?;
-    let id = Uuid::parse_str(&form.id).map_err(|_| ServiceError::NotFound)?;
+    let id = super::super::extract::path_id(&form.id)?;
     let users = page.gh().users();
     let client = &page.client;
     let active = |active| UserPatch {
