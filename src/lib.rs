@@ -286,9 +286,8 @@ impl Gatehouse {
         http::api_routes()
             .split_for_parts()
             .0
-            .route_layer(axum::middleware::from_fn_with_state(
-                self.clone(),
-                http::ops::database_circuit,
+            .route_layer(http::routed::RoutedLayer::guarded(
+                self.database_circuit().clone(),
             ))
     }
 

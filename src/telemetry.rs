@@ -1,11 +1,11 @@
 //! Prometheus metrics: one process-wide recorder for the `metrics` facade, rendered at `GET /metrics`.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -52,28 +52,55 @@ pub fn render() -> String {
     })
 }
 
-/// Count every routed request by method, route template and status, and time it; name the
-/// route in the request's log span.
-pub async fn track(req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = method_label(req.method());
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    // The request's log span names the route template (never the path's values).
-    tracing::Span::current().record("route", route.as_str());
-    let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    metrics::counter!("gatehouse_http_requests_total", "method" => method, "route" => route.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
-    res
+thread_local! {
+    /// Each thread's handles to the request metrics, by route template: a handle is looked up
+    /// once per route, method and status instead of registered (labels built, key hashed, the
+    /// registry locked) on every request. The recorder is process-wide and set before the first
+    /// request, so a handle never outlives the recorder it was made for.
+    static ROUTES: RefCell<HashMap<String, RouteHandles>> = RefCell::new(HashMap::new());
+}
+
+#[derive(Default)]
+struct RouteHandles {
+    requests: Vec<(&'static str, u16, Counter)>,
+    durations: Vec<(&'static str, Histogram)>,
+}
+
+/// Count one answered request of `route` (its template, never the path's values) by method and
+/// status, and record how long it took.
+pub fn record_request(method: &'static str, route: &str, status: u16, took: Duration) {
+    ROUTES.with_borrow_mut(|routes| {
+        if !routes.contains_key(route) {
+            routes.insert(route.to_string(), RouteHandles::default());
+        }
+        let Some(handles) = routes.get_mut(route) else {
+            return;
+        };
+        match handles
+            .requests
+            .iter()
+            .find(|(m, s, _)| *m == method && *s == status)
+        {
+            Some((.., counter)) => counter.increment(1),
+            None => {
+                let counter = metrics::counter!("gatehouse_http_requests_total", "method" => method, "route" => route.to_string(), "status" => status.to_string());
+                counter.increment(1);
+                handles.requests.push((method, status, counter));
+            }
+        }
+        match handles.durations.iter().find(|(m, _)| *m == method) {
+            Some((_, histogram)) => histogram.record(took.as_secs_f64()),
+            None => {
+                let histogram = metrics::histogram!("gatehouse_http_request_duration_seconds", "method" => method, "route" => route.to_string());
+                histogram.record(took.as_secs_f64());
+                handles.durations.push((method, histogram));
+            }
+        }
+    });
 }
 
 /// The method as a label without an allocation per request (the standard ones; others are `other`).
-fn method_label(method: &axum::http::Method) -> &'static str {
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
     use axum::http::Method;
     match *method {
         Method::GET => "GET",

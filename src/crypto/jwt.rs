@@ -1,6 +1,7 @@
 //! Signing and verifying access tokens (HS256, EdDSA, ES256, RS256): one key signs, previous keys keep verifying during a rotation, every token names its key by `kid`, and the public keys are published as a JWKS.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -14,6 +15,15 @@ use crate::config::{ConfigError, JwtAlgorithm, JwtConfig, Secret};
 
 /// The audience every access token is issued for.
 pub const AUDIENCE: &str = "gatehouse";
+
+/// Seconds a token is still accepted past its `exp` (clock skew between instances).
+const LEEWAY_SECONDS: u64 = 5;
+
+/// Memory the verified-token memo may hold (tokens and their claims, weighed in bytes).
+const MEMO_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A token longer than this is verified every time, never remembered.
+const MEMO_MAX_TOKEN_BYTES: usize = 4 * 1024;
 
 /// The claims of an access token.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -181,7 +191,7 @@ fn validation(issuer: &str, algorithm: Algorithm) -> Validation {
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[AUDIENCE]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    validation.leeway = 5;
+    validation.leeway = LEEWAY_SECONDS;
     validation
 }
 
@@ -195,6 +205,40 @@ pub struct JwtKeys {
     /// The rules each key's tokens are checked against, built once (one per key, in order).
     validations: Vec<Validation>,
     jwks: JwkSet,
+    /// Access tokens this process has verified, by their exact text: the same bytes under the
+    /// same keys verify the same way, so a repeat costs a look-up and the expiry check instead of
+    /// base64, HMAC or signature and two JSON parses. Revocation is not the token's business
+    /// (the caller checks the session on every call), so this is right on any number of
+    /// instances. Bounded by [`MEMO_BYTES`].
+    verified: moka::sync::Cache<Box<str>, Arc<Claims>, foldhash::fast::RandomState>,
+}
+
+/// A remembered token is dropped once it has expired (past the leeway): it could only be refused.
+struct UntilExpired;
+
+impl moka::Expiry<Box<str>, Arc<Claims>> for UntilExpired {
+    fn expire_after_create(
+        &self,
+        _token: &Box<str>,
+        claims: &Arc<Claims>,
+        _now: std::time::Instant,
+    ) -> Option<std::time::Duration> {
+        let left = claims
+            .exp
+            .saturating_add(LEEWAY_SECONDS as i64 + 1)
+            .saturating_sub(jsonwebtoken::get_current_timestamp() as i64);
+        Some(std::time::Duration::from_secs(left.max(0) as u64))
+    }
+}
+
+/// What a remembered token weighs: its text and its claims' strings, plus their overheads.
+#[allow(clippy::borrowed_box)] // moka's weigher takes `&K`, and `K` is `Box<str>`
+fn memo_weight(token: &Box<str>, claims: &Arc<Claims>) -> u32 {
+    let strings = claims.iss.len()
+        + claims.aud.len()
+        + claims.aal.len()
+        + claims.roles.iter().map(|r| r.len() + 24).sum::<usize>();
+    u32::try_from(token.len() + strings + 256).unwrap_or(u32::MAX)
 }
 
 impl JwtKeys {
@@ -242,6 +286,12 @@ impl JwtKeys {
             issuer: issuer.to_string(),
             validations,
             jwks,
+            verified: moka::sync::Cache::builder()
+                .max_capacity(MEMO_BYTES)
+                .weigher(memo_weight)
+                .expire_after(UntilExpired)
+                // Keyed per process, and only tokens that verified get in: a fast hash is safe.
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         })
     }
 
@@ -330,10 +380,19 @@ impl JwtKeys {
 
     /// The claims of a valid token: signed by the key its `kid` names (or, for a token without
     /// one, issued before tokens carried it, by any key of its algorithm), with that key's
-    /// algorithm, the right issuer and audience, not expired.
-    pub fn verify(&self, token: &str) -> Option<Claims> {
+    /// algorithm, the right issuer and audience, not expired. A token verified before is looked
+    /// up, and only its expiry checked again.
+    pub fn verify(&self, token: &str) -> Option<Arc<Claims>> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let unexpired = |c: &Claims| {
+            u64::try_from(c.exp).is_ok_and(|exp| exp >= now.saturating_sub(LEEWAY_SECONDS))
+        };
+        if let Some(claims) = self.verified.get(token) {
+            return unexpired(&claims).then_some(claims);
+        }
         let header = jsonwebtoken::decode_header(token).ok()?;
-        self.keys
+        let claims = self
+            .keys
             .iter()
             .zip(&self.validations)
             .filter(|(k, _)| k.algorithm == header.alg)
@@ -341,7 +400,11 @@ impl JwtKeys {
             .find_map(|(k, validation)| {
                 jsonwebtoken::decode::<Claims>(token, &k.decoding, validation).ok()
             })
-            .map(|d| d.claims)
+            .map(|d| Arc::new(d.claims))?;
+        if token.len() <= MEMO_MAX_TOKEN_BYTES {
+            self.verified.insert(token.into(), claims.clone());
+        }
+        Some(claims)
     }
 
     /// The `kid` of the signing key.
@@ -436,11 +499,11 @@ mod tests {
         assert_eq!(kid_of(&before), Some(secret_kid(OLD)));
 
         let rotated = hs256(NEW, &[OLD]);
-        assert_eq!(rotated.verify(&before), Some(c.clone()));
+        assert_eq!(rotated.verify(&before).as_deref(), Some(&c));
         let after = rotated.sign(&c).unwrap();
         assert_eq!(kid_of(&after), Some(secret_kid(NEW)));
         assert_eq!(rotated.kid(), secret_kid(NEW));
-        assert_eq!(rotated.verify(&after), Some(c.clone()));
+        assert_eq!(rotated.verify(&after).as_deref(), Some(&c));
         assert!(
             rotated.jwks().keys.is_empty(),
             "secrets are never published"
@@ -449,8 +512,8 @@ mod tests {
 
         // Once the old secret is dropped, its tokens are refused.
         let dropped = hs256(NEW, &[]);
-        assert_eq!(dropped.verify(&before), None);
-        assert_eq!(dropped.verify(&after), Some(c));
+        assert_eq!(dropped.verify(&before).as_deref(), None);
+        assert_eq!(dropped.verify(&after).as_deref(), Some(&c));
     }
 
     #[test]
@@ -462,8 +525,27 @@ mod tests {
             &EncodingKey::from_secret(OLD.as_bytes()),
         )
         .unwrap();
-        assert_eq!(hs256(NEW, &[OLD]).verify(&legacy), Some(c.clone()));
-        assert_eq!(hs256(NEW, &[]).verify(&legacy), None);
+        assert_eq!(hs256(NEW, &[OLD]).verify(&legacy).as_deref(), Some(&c));
+        assert_eq!(hs256(NEW, &[]).verify(&legacy).as_deref(), None);
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_a_changed_one_is_checked_again() {
+        let keys = hs256(NEW, &[]);
+        let mut c = claims();
+        // Just inside the leeway: accepted, and remembered.
+        c.exp = jsonwebtoken::get_current_timestamp() as i64 - LEEWAY_SECONDS as i64 + 1;
+        let token = keys.sign(&c).unwrap();
+        assert_eq!(keys.verify(&token).as_deref(), Some(&c));
+        // One byte of the signature changed: not the remembered token, so refused.
+        let mut forged = token.clone();
+        let at = forged.len() - 10;
+        let other = if &forged[at..=at] == "A" { "B" } else { "A" };
+        forged.replace_range(at..=at, other);
+        assert_eq!(keys.verify(&forged).as_deref(), None);
+        // Past the leeway: refused although remembered.
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        assert_eq!(keys.verify(&token).as_deref(), None);
     }
 
     #[test]
@@ -477,17 +559,17 @@ mod tests {
             let token =
                 jsonwebtoken::encode(&header, &c, &EncodingKey::from_secret(OLD.as_bytes()))
                     .unwrap();
-            assert_eq!(keys.verify(&token), None, "{kid}");
+            assert_eq!(keys.verify(&token).as_deref(), None, "{kid}");
         }
         // Expired, wrong issuer: refused under any key.
         let mut expired = c.clone();
         expired.exp -= 3600;
         expired.iat -= 3600;
         let old = hs256(OLD, &[]);
-        assert_eq!(keys.verify(&old.sign(&expired).unwrap()), None);
+        assert_eq!(keys.verify(&old.sign(&expired).unwrap()).as_deref(), None);
         let mut other = c;
         other.iss = "https://elsewhere.example.com".into();
-        assert_eq!(keys.verify(&old.sign(&other).unwrap()), None);
+        assert_eq!(keys.verify(&old.sign(&other).unwrap()).as_deref(), None);
     }
 
     #[test]
@@ -510,7 +592,7 @@ mod tests {
         cfg.previous_key_files = vec![old.clone()];
         cfg.previous_secrets = vec![Secret::new(OLD)];
         let after = JwtKeys::new(&cfg, None, ISSUER).unwrap();
-        assert_eq!(after.verify(&token), Some(c.clone()));
+        assert_eq!(after.verify(&token).as_deref(), Some(&c));
         let kids: Vec<_> = after
             .jwks()
             .keys
@@ -524,7 +606,7 @@ mod tests {
         );
         // A previous HS256 secret still verifies its tokens after a move to EdDSA.
         let hs_token = hs256(OLD, &[]).sign(&c).unwrap();
-        assert_eq!(after.verify(&hs_token), Some(c.clone()));
+        assert_eq!(after.verify(&hs_token).as_deref(), Some(&c));
         // The same file listed again as a previous key is one key.
         let mut twice = config(JwtAlgorithm::EdDSA, Some(old.clone()));
         twice.previous_key_files = vec![old];
@@ -555,7 +637,7 @@ mod tests {
             keys.jwks().keys[0].common.key_id.as_deref()
         );
         // Its key publishes and signs ID tokens only: no access token verifies under it.
-        assert_eq!(keys.verify(&token), None);
+        assert_eq!(keys.verify(&token).as_deref(), None);
         assert!(keys.verify_id_token_hint(&token).is_some());
         // With an asymmetric signing key, that key signs ID tokens and no other is added.
         let dir = tempfile::tempdir().unwrap();
@@ -593,7 +675,11 @@ mod tests {
             cfg.previous_key_files = vec![path];
             let keys = JwtKeys::new(&cfg, Some(&Secret::new(NEW)), ISSUER).unwrap();
             let c = claims();
-            assert_eq!(keys.verify(&signer.sign(&c).unwrap()), Some(c), "{alg:?}");
+            assert_eq!(
+                keys.verify(&signer.sign(&c).unwrap()).as_deref(),
+                Some(&c),
+                "{alg:?}"
+            );
             assert_eq!(keys.jwks().keys.len(), 1);
         }
         let junk = dir.path().join("junk.pem");

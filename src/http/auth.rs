@@ -17,7 +17,7 @@ use crate::Gatehouse;
 use crate::service::ServiceError;
 use crate::service::auth::{LoginOutcome, MfaChallenge, Registered};
 use crate::service::introspection::{self, Introspection};
-use crate::service::views::{SessionList, TokenPair, UserEnvelope};
+use crate::service::views::{SessionList, SharedUser, TokenPair, UserEnvelope};
 
 /// A schema that is exactly one of `A` and `B` (`one_of`), or any of them.
 fn either<A: ToSchema, B: ToSchema>(one_of: bool, description: &str) -> RefOr<Schema> {
@@ -146,9 +146,13 @@ async fn register(
             .register(&req.email, &req.password, req.name.as_deref(), &client)
             .await?
         {
-            Registered::User(user) => {
-                (StatusCode::CREATED, axum::Json(UserEnvelope { user })).into_response()
-            }
+            Registered::User(user) => (
+                StatusCode::CREATED,
+                axum::Json(UserEnvelope {
+                    user: SharedUser::new(user),
+                }),
+            )
+                .into_response(),
             Registered::LoggedIn(pair) => (StatusCode::CREATED, axum::Json(pair)).into_response(),
             Registered::Pending => (
                 StatusCode::ACCEPTED,

@@ -4,8 +4,8 @@
 //! request id is taken or made; the log span opens; a body declared over its limit is answered
 //! 413, any other is read through a limit; the inner service (panics caught, CORS, the router)
 //! runs within the time limit; a bare error answer (404, 405, 413, a timeout, a panic) becomes a
-//! problem document; the log line is written; the answer gets the request id, `nosniff` and, behind
-//! https, HSTS.
+//! problem document; the log line is written; the answer gets the request id, `nosniff`, behind
+//! https HSTS, and under `/api/v1` `Cache-Control: no-store`.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -68,15 +68,19 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
-        let hsts = self.hsts;
+        let headers = Headers {
+            hsts: self.hsts,
+            no_store: is_api(req.uri().path()),
+        };
         if let Some(refused) = refuse_head(&req) {
-            return Box::pin(std::future::ready(Ok(finish(refused, None, hsts))));
+            return Box::pin(std::future::ready(Ok(headers.finish(refused, None))));
         }
         let id = match req.headers().get(&REQUEST_ID) {
             Some(id) => id.clone(),
             None => {
-                let id = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                    .expect("a UUID is a header value");
+                let mut text = uuid::Uuid::encode_buffer();
+                let text = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut text);
+                let id = HeaderValue::from_str(text).expect("a UUID is a header value");
                 req.headers_mut().insert(REQUEST_ID, id.clone());
                 id
             }
@@ -126,7 +130,7 @@ where
                 tracing::error!(parent: &span, latency = %format_args!("{millis} ms"), status = status.as_u16(), "response failed");
             }
             tracing::info!(parent: &span, latency = %format_args!("{millis} ms"), status = status.as_u16(), "finished processing request");
-            Ok(finish(res, Some(id), hsts))
+            Ok(headers.finish(res, Some(id)))
         })
     }
 }
@@ -167,22 +171,40 @@ fn refuse_head(req: &Request) -> Option<Response> {
     None
 }
 
+/// Whether `path` is under `/api/v1`.
+fn is_api(path: &str) -> bool {
+    path.strip_prefix("/api/v1")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
 /// The headers every answer carries: the request id (unless the handler set one), `nosniff`,
-/// and HSTS behind https.
-fn finish(mut res: Response, id: Option<HeaderValue>, hsts: bool) -> Response {
-    let headers = res.headers_mut();
-    if let Some(id) = id {
-        headers.entry(REQUEST_ID).or_insert(id);
-    }
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if hsts {
+/// HSTS behind https, and `no-store` under `/api/v1` (every API answer may carry a token, a
+/// secret, a QR code or recovery codes: RFC 6749 §5.1).
+#[derive(Clone, Copy)]
+struct Headers {
+    hsts: bool,
+    no_store: bool,
+}
+
+impl Headers {
+    fn finish(self, mut res: Response, id: Option<HeaderValue>) -> Response {
+        let headers = res.headers_mut();
+        if let Some(id) = id {
+            headers.entry(REQUEST_ID).or_insert(id);
+        }
         headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
         );
+        if self.hsts {
+            headers.insert(
+                header::STRICT_TRANSPORT_SECURITY,
+                HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+            );
+        }
+        if self.no_store {
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        }
+        res
     }
-    res
 }

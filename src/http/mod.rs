@@ -14,6 +14,7 @@ pub(crate) mod pages;
 pub mod passkeys;
 pub mod problem;
 pub mod provider;
+pub(crate) mod routed;
 pub mod users;
 
 use std::time::Duration;
@@ -22,7 +23,6 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -141,17 +141,12 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         root = root.merge(provider::routes());
     }
     let (ops, _) = root.split_for_parts();
-    // Every API answer may carry a token, a secret, a QR code or recovery codes: never cached
-    // (RFC 6749 §5.1).
-    let api = gh.router().layer(SetResponseHeaderLayer::overriding(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    ));
+    // The API's routes carry their layer from `Gatehouse::router` (metrics and the circuit).
     let router = Router::new()
         .merge(ops)
         .merge(pages::routes(&gh))
-        .nest("/api/v1", api)
-        .route_layer(axum::middleware::from_fn(crate::telemetry::track))
+        .route_layer(routed::RoutedLayer::metrics())
+        .nest("/api/v1", gh.router())
         .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })
         .with_state(gh.clone());
     let router = match cors {

@@ -12,34 +12,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::Gatehouse;
-use crate::http::problem::{DatabaseUnavailable, Problem};
 
 /// The longest `/ready` waits for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// Around every API route: while the database is known to be unreachable, 503
-/// `database_unavailable` at once; a request already waiting when that becomes known gets the
-/// same answer then, instead of after `DB_CONNECT_TIMEOUT`; and an answer that failed to reach
-/// the database makes the circuit check it.
-pub(crate) async fn database_circuit(
-    State(gh): State<Gatehouse>,
-    req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let circuit = gh.database_circuit();
-    if circuit.is_open() {
-        return Problem::database_unavailable().into_response();
-    }
-    let opened = circuit.opened();
-    let res = tokio::select! {
-        res = next.run(req) => res,
-        () = opened => return Problem::database_unavailable().into_response(),
-    };
-    if res.extensions().get::<DatabaseUnavailable>().is_some() {
-        circuit.suspect();
-    }
-    res
-}
 
 #[derive(Serialize, ToSchema)]
 pub struct Health {

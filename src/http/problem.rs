@@ -10,7 +10,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 const DATABASE_UNAVAILABLE: &str = "database_unavailable";
 
 /// Marks an answer that failed because the database could not be reached, so the database
-/// circuit (`http::ops::database_circuit`) hears of it.
+/// circuit (`http::routed`) hears of it.
 #[derive(Debug, Clone, Copy)]
 pub struct DatabaseUnavailable;
 

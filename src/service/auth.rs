@@ -10,7 +10,7 @@ use super::login::{Gate, Login, Principal, account_state};
 use super::new_account::{AccountSpec, Credentials, create_account};
 use super::principals::{Principals, SessionFacts};
 use super::verification::Verification;
-use super::views::{SessionList, SessionView, TokenPair, UserView};
+use super::views::{SessionList, SessionView, SharedUser, TokenPair, UserView};
 use crate::bus::Eviction;
 use crate::crypto::jwt::{Claims, JwtKeys};
 use crate::crypto::password::PasswordHasher;
@@ -254,11 +254,12 @@ impl Auth {
             .zip(cache.user(claims.sub))
             .filter(|(s, _)| s.user_id == claims.sub && s.expires_at > now);
         let (facts, user) = match cached {
-            Some((session, user)) => ((*session).clone(), (*user).clone()),
+            Some((session, user)) => ((*session).clone(), user),
             None => {
                 // Boxed, here and for the touch below: the database's futures are large, and
                 // inline they would make every call's future (cache hits too) as large.
                 let (session, user) = Box::pin(self.live_session(&claims)).await?;
+                let user = SharedUser::new(user);
                 let facts = SessionFacts {
                     user_id: session.user_id,
                     aal: session.aal,
@@ -276,7 +277,7 @@ impl Auth {
         Ok(Principal {
             user_id: claims.sub,
             session_id: claims.sid,
-            aal: claims.aal,
+            aal: claims.aal.clone(),
             user,
         })
     }
@@ -289,7 +290,7 @@ impl Auth {
     ) -> Result<(Claims, session_rows::Model, UserView), ServiceError> {
         let claims = self.jwt().verify(access_token).ok_or_else(invalid_token)?;
         let (session, user) = self.live_session(&claims).await?;
-        Ok((claims, session, user))
+        Ok(((*claims).clone(), session, user))
     }
 
     /// The session `claims` name and its user, read now, when both are live.
@@ -434,9 +435,9 @@ impl Auth {
                     .await?
                     .filter(|(u, _)| may_log_in(account_state(u), false).is_ok())
                     .ok_or_else(invalid_refresh)?;
-                let user = UserView::new(user, roles);
+                let user = SharedUser::new(UserView::new(user, roles));
                 cache.fill_user(epoch, &user);
-                user
+                (*user).clone()
             }
         };
         self.login.pair(session, generation, user)

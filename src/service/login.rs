@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use chrono::Duration;
-use sea_orm::DatabaseConnection;
+use sea_orm::{DatabaseConnection, TransactionTrait};
 use uuid::Uuid;
 
 use super::audit::audit_after;
 use super::error::ServiceError;
 use super::principals::Principals;
-use super::views::{TokenPair, UserView};
+use super::views::{SharedUser, TokenPair, UserView};
 use crate::bus::Eviction;
 use crate::config::Config;
 use crate::crypto::jwt::{AUDIENCE, Claims, JwtKeys};
@@ -20,6 +20,7 @@ use crate::domain::permissions::Permission;
 use crate::domain::roles::Role;
 use crate::domain::sessions::retry_after_seconds;
 use crate::store;
+use crate::store::StoreError;
 use crate::store::audit::AuditEntry;
 use crate::store::entities::{sessions as session_rows, users as user_rows};
 
@@ -50,7 +51,7 @@ pub struct Principal {
     pub session_id: Uuid,
     pub aal: String,
     /// The user, with its roles (highest first), as read when this call was authenticated.
-    pub user: UserView,
+    pub user: SharedUser,
 }
 
 impl Principal {
@@ -322,10 +323,10 @@ impl Login {
         Ok(())
     }
 
-    /// A fully authenticated login through `gate`: clear that gate's failures (a device's
-    /// success leaves the account's lock for everyone else in place), record the login, store
-    /// an upgraded hash if given, open a session at `aal`, and hand the client a fresh device
-    /// token.
+    /// A fully authenticated login through `gate`, in one transaction: clear that gate's
+    /// failures (a device's success leaves the account's lock for everyone else in place),
+    /// record the login, store an upgraded hash if given, open a session at `aal`, and audit
+    /// it; then hand the client a fresh device token.
     pub async fn succeeded(
         &self,
         gate: &Gate,
@@ -335,20 +336,18 @@ impl Login {
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
         let now = store::now();
+        let txn = self.db.begin().await.map_err(StoreError::from)?;
         let user = match gate.counter() {
             Counter::Account(_) => {
-                store::users::login_succeeded(&self.db, user, now, new_hash, true).await?
+                store::users::login_succeeded(&txn, user, now, new_hash, true).await?
             }
             Counter::Throttle(key) => {
-                store::throttles::clear(&self.db, &key).await?;
-                store::users::login_succeeded(&self.db, user, now, new_hash, false).await?
+                store::throttles::clear(&txn, &key).await?;
+                store::users::login_succeeded(&txn, user, now, new_hash, false).await?
             }
         };
-        // `last_login_at` is part of the user's view.
-        self.principals.evict(Eviction::User(user.id)).await;
         let device = self.devices.issue(&user.email_lower);
-        let mut pair = self.start_session(user, aal, client).await?;
-        pair.device_token = Some(device);
+        let mut pair = self.open_session(&txn, user, aal, client).await?;
         let entry = AuditEntry {
             event: "login_succeeded",
             user_id: Some(pair.user.id),
@@ -356,7 +355,11 @@ impl Login {
             detail: serde_json::json!({"session_id": pair.session_id, "aal": aal}),
             ..Default::default()
         };
-        audit_after(&self.db, client.stamp(entry)).await;
+        store::audit::record(&txn, client.stamp(entry)).await?;
+        txn.commit().await.map_err(StoreError::from)?;
+        // `last_login_at` is part of the user's view.
+        self.principals.evict(Eviction::User(pair.user.id)).await;
+        pair.device_token = Some(device);
         Ok(pair)
     }
 
@@ -418,8 +421,20 @@ impl Login {
         aal: &str,
         client: &ClientInfo,
     ) -> Result<TokenPair, ServiceError> {
+        self.open_session(&self.db, user, aal, client).await
+    }
+
+    /// [`start_session`](Self::start_session), written through `db` (a transaction of the
+    /// caller's).
+    async fn open_session<C: sea_orm::ConnectionTrait>(
+        &self,
+        db: &C,
+        user: user_rows::Model,
+        aal: &str,
+        client: &ClientInfo,
+    ) -> Result<TokenPair, ServiceError> {
         let session = store::sessions::create(
-            &self.db,
+            db,
             store::sessions::NewSession {
                 user_id: user.id,
                 salt: tokens::random_token(32),
@@ -431,7 +446,7 @@ impl Login {
             },
         )
         .await?;
-        let roles = store::users::roles_of(&self.db, &[user.id])
+        let roles = store::users::roles_of(db, &[user.id])
             .await?
             .remove(&user.id)
             .unwrap_or_default();

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 use uuid::Uuid;
 
-use super::views::UserView;
+use super::views::SharedUser;
 use crate::bus::{Bus, BusEvent, Eviction};
 use crate::config::Backend;
 use crate::config::{CacheConfig, CacheMode, Config};
@@ -22,8 +22,9 @@ pub struct SessionFacts {
     pub last_used_at: DateTime<Utc>,
 }
 
-/// A user view larger than this (big metadata) is not cached, which bounds memory at
-/// `AUTH_CACHE_MAX_ENTRIES` × this, plus the sessions.
+/// A user view whose JSON is larger than this (big metadata) is not cached, which bounds memory
+/// at `AUTH_CACHE_MAX_ENTRIES` × twice this (the view, and its JSON once answered), plus the
+/// sessions.
 const MAX_VIEW_BYTES: usize = 16 * 1024;
 
 /// Evictions bump this; a fill that read the database before the latest eviction is dropped,
@@ -32,7 +33,7 @@ type Epoch = u64;
 
 struct Inner {
     sessions: Cache<Uuid, Arc<SessionFacts>>,
-    users: Cache<Uuid, Arc<UserView>>,
+    users: Cache<Uuid, SharedUser>,
     epoch: AtomicU64,
     /// Evictions reach this instance (the channel is subscribed): until then, and whenever it
     /// drops, every call reads the database.
@@ -114,13 +115,13 @@ impl Principals {
         self.live()?.sessions.get(&id)
     }
 
-    pub fn user(&self, id: Uuid) -> Option<Arc<UserView>> {
+    pub fn user(&self, id: Uuid) -> Option<SharedUser> {
         self.live()?.users.get(&id)
     }
 
     /// Remember what a database read that started at `epoch` found, unless something was
     /// evicted since.
-    pub fn fill(&self, epoch: Epoch, session_id: Uuid, session: SessionFacts, user: &UserView) {
+    pub fn fill(&self, epoch: Epoch, session_id: Uuid, session: SessionFacts, user: &SharedUser) {
         let Some(inner) = self.live() else { return };
         if inner.epoch.load(Ordering::Acquire) != epoch {
             return;
@@ -131,7 +132,7 @@ impl Principals {
 
     /// Remember a user view read from the database at `epoch` (a refresh's), under the same rule
     /// as [`fill`](Self::fill).
-    pub fn fill_user(&self, epoch: Epoch, user: &UserView) {
+    pub fn fill_user(&self, epoch: Epoch, user: &SharedUser) {
         let Some(inner) = self.live() else { return };
         if inner.epoch.load(Ordering::Acquire) == epoch {
             inner.remember_user(user);
@@ -222,10 +223,9 @@ impl Inner {
     }
 
     /// Views over [`MAX_VIEW_BYTES`] (big metadata) are not kept.
-    fn remember_user(&self, user: &UserView) {
-        let size = serde_json::to_vec(user).map_or(usize::MAX, |v| v.len());
-        if size <= MAX_VIEW_BYTES {
-            self.users.insert(user.id, Arc::new(user.clone()));
+    fn remember_user(&self, user: &SharedUser) {
+        if user.json_len() <= MAX_VIEW_BYTES {
+            self.users.insert(user.id, user.clone());
         }
     }
 
@@ -282,6 +282,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::service::views::UserView;
 
     fn cache(max_entries: u64) -> Principals {
         let config = CacheConfig {
@@ -296,9 +297,9 @@ mod tests {
         p
     }
 
-    fn view(id: Uuid) -> UserView {
+    fn view(id: Uuid) -> SharedUser {
         let now = crate::store::now();
-        UserView {
+        SharedUser::new(UserView {
             id,
             email: "a@example.com".into(),
             name: None,
@@ -310,7 +311,7 @@ mod tests {
             updated_at: now,
             last_login_at: None,
             metadata: serde_json::json!({}),
-        }
+        })
     }
 
     fn facts(user_id: Uuid) -> SessionFacts {

@@ -1,7 +1,10 @@
 //! The shapes the API returns (User, Session, token pair, pages, roles, API keys, audit rows), built from stored rows; never a hash, secret or token of storage.
 
+use std::sync::{Arc, OnceLock};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -25,6 +28,70 @@ pub struct UserView {
     pub last_login_at: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
+}
+
+/// A user view shared by the principal cache and every call it authenticates, rendered to JSON
+/// at most once: a cached caller costs neither a copy of the view nor its serialization.
+#[derive(Debug, Clone)]
+pub struct SharedUser(Arc<Rendered>);
+
+#[derive(Debug)]
+struct Rendered {
+    view: UserView,
+    json: OnceLock<Box<RawValue>>,
+}
+
+impl SharedUser {
+    pub fn new(view: UserView) -> Self {
+        Self(Arc::new(Rendered {
+            view,
+            json: OnceLock::new(),
+        }))
+    }
+
+    /// How long the view's JSON is, without keeping it (rendered only when answered).
+    pub fn json_len(&self) -> usize {
+        struct Count(usize);
+        impl std::io::Write for Count {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                self.0 += buf.len();
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        if let Some(json) = self.0.json.get() {
+            return json.get().len();
+        }
+        let mut count = Count(0);
+        match serde_json::to_writer(&mut count, &self.0.view) {
+            Ok(()) => count.0,
+            Err(_) => usize::MAX,
+        }
+    }
+
+    /// The view's JSON, rendered on first use.
+    pub fn json(&self) -> &RawValue {
+        self.0.json.get_or_init(|| {
+            // A view is ids, strings, booleans, times and a JSON value: it always serializes.
+            serde_json::value::to_raw_value(&self.0.view).expect("a user view serializes")
+        })
+    }
+}
+
+impl std::ops::Deref for SharedUser {
+    type Target = UserView;
+
+    fn deref(&self) -> &UserView {
+        &self.0.view
+    }
+}
+
+impl Serialize for SharedUser {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.json().serialize(serializer)
+    }
 }
 
 /// Role names sorted highest first (unknown custom roles last, by name).
@@ -57,7 +124,8 @@ impl UserView {
 /// `{"user": User}`.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct UserEnvelope {
-    pub user: UserView,
+    #[schema(value_type = UserView)]
+    pub user: SharedUser,
 }
 
 /// What login, refresh and (with auto-login) register return.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::audit::audit_after;
 use super::error::ServiceError;
 use super::login::{Login, Principal, account_state};
-use super::views::{TokenPair, UserView};
+use super::views::{SharedUser, TokenPair, UserView};
 use crate::crypto::tokens::{self, PageKey};
 use crate::domain::accounts::may_log_in;
 use crate::domain::client::ClientInfo;
@@ -89,7 +89,7 @@ impl Web {
             user_id: user.id,
             session_id: id,
             aal: session.aal,
-            user: UserView::new(user, roles),
+            user: SharedUser::new(UserView::new(user, roles)),
         }))
     }
 
