@@ -283,12 +283,14 @@ impl Gatehouse {
 
     /// Every contract route, to nest under `/api/v1` in a host app whose state is a `Gatehouse`.
     pub fn router(&self) -> axum::Router<Gatehouse> {
-        http::api_routes()
-            .split_for_parts()
-            .0
-            .route_layer(http::routed::RoutedLayer::guarded(
-                self.database_circuit().clone(),
-            ))
+        self.router_at("")
+    }
+
+    /// The API's routes with `prefix` before each path (our server's, at `/api/v1`).
+    pub(crate) fn router_at(&self, prefix: &'static str) -> axum::Router<Gatehouse> {
+        http::api_routes(prefix).split_for_parts().0.route_layer(
+            http::routed::RoutedLayer::guarded(self.database_circuit().clone()),
+        )
     }
 
     /// The whole server (operations at the root, API under `/api/v1`, middleware), ready to serve.

@@ -37,8 +37,9 @@ struct Inner {
 
 type Job = Box<dyn FnOnce(&Params) + Send>;
 
-/// How much lower than the async runtime the hashing threads run (Linux nice value).
-const HASH_THREAD_NICE: i32 = 10;
+/// How much lower than the async runtime the hashing threads run (Linux nice value): the lowest,
+/// so a request thread that wakes takes the core at once (docs/architecture.md).
+const HASH_THREAD_NICE: i32 = 19;
 
 fn worker(params: Params, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
     #[cfg(target_os = "linux")]

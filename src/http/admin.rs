@@ -5,8 +5,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 use uuid::Uuid;
 
 use super::extract::{Client, RequirePermission, RequireRole, perm, tier};
@@ -165,8 +166,8 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(crate) fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(audit))
         .routes(routes!(cleanup))
         .routes(routes!(create_key, list_keys))

@@ -7,8 +7,9 @@ use serde::Deserialize;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{AnyOfBuilder, OneOfBuilder, Ref, Schema};
 use utoipa::{PartialSchema, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 
 use super::extract::{Client, CurrentUser, DEVICE_COOKIE, DeviceCookie, RequirePermission, perm};
 use super::json::{ApiJson, JsonOrForm};
@@ -532,8 +533,8 @@ async fn introspect(
     ))
 }
 
-pub fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(register))
         .routes(routes!(login))
         .routes(routes!(refresh))

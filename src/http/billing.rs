@@ -6,8 +6,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 use uuid::Uuid;
 
 use super::admin::PageQuery;
@@ -329,8 +330,8 @@ async fn set_status(
     Ok(axum::Json(record))
 }
 
-pub(crate) fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(record))
         .routes(routes!(record_batch))
         .routes(routes!(my_usage))

@@ -21,7 +21,10 @@ use tower::{Layer, Service};
 use tracing::Instrument;
 
 use super::problem::{self, Problem};
-use super::{BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT, MAX_HEAD_BYTES, MAX_HEADERS, MAX_URI_BYTES};
+use super::{
+    API_PREFIX, BATCH_BODY_LIMIT, BATCH_PATH, BODY_LIMIT, MAX_HEAD_BYTES, MAX_HEADERS,
+    MAX_URI_BYTES,
+};
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -173,7 +176,7 @@ fn refuse_head(req: &Request) -> Option<Response> {
 
 /// Whether `path` is under `/api/v1`.
 fn is_api(path: &str) -> bool {
-    path.strip_prefix("/api/v1")
+    path.strip_prefix(API_PREFIX)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 

@@ -4,8 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 
 use super::extract::{Client, CurrentUser, RequireServiceKey, path_id, perm};
 use super::json::ApiJson;
@@ -111,8 +112,8 @@ async fn secret(
     Ok(axum::Json(secret))
 }
 
-pub(crate) fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(create, list))
         .routes(routes!(delete))
         .routes(routes!(secret))

@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 
 use super::extract::{Client, CurrentUser};
 use super::json::ApiJson;
@@ -157,8 +158,8 @@ async fn verify(
     ))
 }
 
-pub(crate) fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(enroll))
         .routes(routes!(confirm))
         .routes(routes!(disable))

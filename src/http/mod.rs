@@ -24,9 +24,12 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::OpenApi;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 use crate::Gatehouse;
+
+/// Where the API lives.
+pub const API_PREFIX: &str = "/api/v1";
 
 /// Request bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -64,18 +67,53 @@ pub const MAX_HEADERS: usize = 64;
 )]
 struct ApiDoc;
 
-/// Every contract route under `/api/v1`, with its OpenAPI description.
-pub(crate) fn api_routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
-        .merge(auth::routes())
-        .merge(mfa::routes())
-        .merge(passkeys::routes())
-        .merge(oauth::routes())
-        .merge(users::routes())
-        .merge(admin::routes())
-        .merge(integrations::routes())
-        .merge(billing::routes())
-        .merge(provider::admin_routes())
+/// The API's routes, documented, each path registered under `prefix`: `/api/v1` in our server
+/// (so its router needs no nesting, whose prefix stripping rebuilds every request's URI), none
+/// for a host app that nests [`Gatehouse::router`](crate::Gatehouse::router) itself.
+pub(crate) struct Area {
+    prefix: &'static str,
+    router: OpenApiRouter<Gatehouse>,
+}
+
+impl Area {
+    pub fn new(prefix: &'static str) -> Self {
+        Self {
+            prefix,
+            router: OpenApiRouter::new(),
+        }
+    }
+
+    /// As [`OpenApiRouter::routes`], under this area's prefix.
+    pub fn routes(
+        mut self,
+        (schemas, mut paths, method_router): UtoipaMethodRouter<Gatehouse>,
+    ) -> Self {
+        if !self.prefix.is_empty() {
+            paths.paths = std::mem::take(&mut paths.paths)
+                .into_iter()
+                .map(|(path, item)| (format!("{}{path}", self.prefix), item))
+                .collect();
+        }
+        self.router = self.router.routes((schemas, paths, method_router));
+        self
+    }
+}
+
+/// Every contract route of the API under `prefix`, with its OpenAPI description.
+pub(crate) fn api_routes(prefix: &'static str) -> OpenApiRouter<Gatehouse> {
+    [
+        auth::routes(prefix),
+        mfa::routes(prefix),
+        passkeys::routes(prefix),
+        oauth::routes(prefix),
+        users::routes(prefix),
+        admin::routes(prefix),
+        integrations::routes(prefix),
+        billing::routes(prefix),
+        provider::admin_routes(prefix),
+    ]
+    .into_iter()
+    .fold(OpenApiRouter::new(), |all, area| all.merge(area.router))
 }
 
 struct BearerAuth;
@@ -101,7 +139,7 @@ pub(crate) fn openapi_document() -> utoipa::openapi::OpenApi {
     let (_, doc) = OpenApiRouter::<Gatehouse>::with_openapi(ApiDoc::openapi())
         .merge(ops::routes())
         .merge(provider::routes())
-        .nest("/api/v1", api_routes())
+        .merge(api_routes(API_PREFIX))
         .split_for_parts();
     doc
 }
@@ -141,12 +179,12 @@ pub(crate) fn app(gh: Gatehouse) -> Router {
         root = root.merge(provider::routes());
     }
     let (ops, _) = root.split_for_parts();
-    // The API's routes carry their layer from `Gatehouse::router` (metrics and the circuit).
+    // The API's routes carry their own layer (metrics and the circuit: `Gatehouse::router_at`).
     let router = Router::new()
         .merge(ops)
         .merge(pages::routes(&gh))
         .route_layer(routed::RoutedLayer::metrics())
-        .nest("/api/v1", gh.router())
+        .merge(gh.router_at(API_PREFIX))
         .fallback(|| async { problem::Problem::for_status(StatusCode::NOT_FOUND) })
         .with_state(gh.clone());
     let router = match cors {

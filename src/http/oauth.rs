@@ -5,8 +5,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 
 use super::auth::{Cookie, LoginAnswer, signed_in};
 use super::extract::path_id;
@@ -246,8 +247,8 @@ async fn link(
     Ok(axum::Json(LinkStart { authorize_url }))
 }
 
-pub fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(providers))
         .routes(routes!(authorize))
         .routes(routes!(callback))

@@ -9,6 +9,8 @@ use serde_json::json;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::Area;
+
 use super::extract::{Client, RequirePermission, perm};
 use super::json::ApiJson;
 use super::problem::{PROBLEM_JSON, Problem};
@@ -266,9 +268,9 @@ pub fn routes() -> OpenApiRouter<Gatehouse> {
         .routes(routes!(userinfo, userinfo_post))
 }
 
-/// The admin API of clients, nested under `/api/v1`.
-pub fn admin_routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+/// The admin API of clients, under `/api/v1`.
+pub(crate) fn admin_routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(create_client, list_clients))
         .routes(routes!(delete_client))
 }

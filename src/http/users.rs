@@ -4,8 +4,9 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+use super::Area;
 
 use super::extract::{Client, CurrentUser, RequirePermission, RequireRole, path_id, perm, tier};
 use super::json::{ApiJson, ApiQuery};
@@ -267,8 +268,8 @@ async fn roles(
     Ok(axum::Json(gh.accounts().roles().await?))
 }
 
-pub(crate) fn routes() -> OpenApiRouter<Gatehouse> {
-    OpenApiRouter::new()
+pub(crate) fn routes(prefix: &'static str) -> Area {
+    Area::new(prefix)
         .routes(routes!(list, create))
         .routes(routes!(get_one, update, delete))
         .routes(routes!(set_roles))
