@@ -296,6 +296,18 @@ fn line(
     ok
 }
 
+/// The `/auth/me` row: its rate against the bare server's, measured in the same turns.
+fn me_vs_hello(me: &Wrk, hello: &Wrk) -> bool {
+    line(
+        "GET /auth/me alone vs bare axum",
+        me.rps,
+        "/s",
+        me.rps / hello.rps,
+        0.5,
+        true,
+    )
+}
+
 async fn run() -> bool {
     let dir = tempfile::tempdir().unwrap();
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
@@ -397,14 +409,7 @@ end
             health.rps,
             health.rps / hello_w.rps
         );
-        return line(
-            "GET /auth/me alone vs bare axum",
-            me_alone.rps,
-            "/s",
-            me_alone.rps / hello_w.rps,
-            0.5,
-            true,
-        ) && me_alone.errors == 0;
+        return me_vs_hello(&me_alone, &hello_w) && me_alone.errors == 0;
     }
 
     let logins = tokio::task::spawn_blocking({
@@ -549,14 +554,7 @@ end
         5.0,
         false,
     );
-    ok &= line(
-        "GET /auth/me alone vs bare axum",
-        me_alone.rps,
-        "/s",
-        me_alone.rps / hello_w.rps,
-        0.5,
-        true,
-    );
+    ok &= me_vs_hello(&me_alone, &hello_w);
     ok &= line(
         "refreshes on PostgreSQL vs pgbench -N",
         refreshes.rps,

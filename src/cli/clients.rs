@@ -6,12 +6,25 @@ use crate::domain::client::ClientInfo;
 use crate::service::provider::{Clients, NewClient};
 
 /// What `clients create` takes.
+#[derive(Debug, clap::Args)]
 pub(super) struct CreateArgs {
+    /// A name people see on the consent page.
+    #[arg(long)]
     pub name: String,
+    /// An exact redirect URI (repeat for several).
+    #[arg(long = "redirect-uri", required = true)]
     pub redirect_uris: Vec<String>,
+    /// An exact post-logout redirect URI (repeat for several).
+    #[arg(long = "post-logout-redirect-uri")]
     pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (SPA, native app): no secret, PKCE required.
+    #[arg(long)]
     pub public: bool,
+    /// A first-party client: no consent page.
+    #[arg(long)]
     pub first_party: bool,
+    /// Space-separated allowed scopes (default: openid email profile roles offline_access).
+    #[arg(long)]
     pub scopes: Option<String>,
 }
 

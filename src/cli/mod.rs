@@ -64,26 +64,7 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ClientsCommand {
     /// Register a client and print its client_id and (confidential clients) its secret, once.
-    Create {
-        /// A name people see on the consent page.
-        #[arg(long)]
-        name: String,
-        /// An exact redirect URI (repeat for several).
-        #[arg(long = "redirect-uri", required = true)]
-        redirect_uris: Vec<String>,
-        /// An exact post-logout redirect URI (repeat for several).
-        #[arg(long = "post-logout-redirect-uri")]
-        post_logout_redirect_uris: Vec<String>,
-        /// A public client (SPA, native app): no secret, PKCE required.
-        #[arg(long)]
-        public: bool,
-        /// A first-party client: no consent page.
-        #[arg(long)]
-        first_party: bool,
-        /// Space-separated allowed scopes (default: openid email profile roles offline_access).
-        #[arg(long)]
-        scopes: Option<String>,
-    },
+    Create(clients::CreateArgs),
     /// List the registered clients (never their secrets).
     List,
     /// Delete a client, the sessions issued to it and its consents.
@@ -298,22 +279,7 @@ pub async fn run(cli: Cli) -> Result<(), Error> {
             output,
         }) => users::export(load_config()?, with_hashes, output).await,
         Command::Sessions(SessionsCommand::Cleanup) => sessions::cleanup(load_config()?).await,
-        Command::Clients(ClientsCommand::Create {
-            name,
-            redirect_uris,
-            post_logout_redirect_uris,
-            public,
-            first_party,
-            scopes,
-        }) => {
-            let args = clients::CreateArgs {
-                name,
-                redirect_uris,
-                post_logout_redirect_uris,
-                public,
-                first_party,
-                scopes,
-            };
+        Command::Clients(ClientsCommand::Create(args)) => {
             clients::create(load_config()?, args).await
         }
         Command::Clients(ClientsCommand::List) => clients::list(load_config()?).await,
