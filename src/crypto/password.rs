@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, PasswordHash, PasswordHasher as _, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use std::sync::Mutex;
 use std::sync::mpsc;
 
@@ -35,13 +35,61 @@ struct Inner {
     jobs: Mutex<mpsc::Sender<Job>>,
 }
 
-type Job = Box<dyn FnOnce(&Params) + Send>;
+type Job = Box<dyn FnOnce(&mut Worker) + Send>;
+
+/// What a hashing thread keeps between jobs: the configured cost, and the argon2 memory it
+/// fills for every check (allocated once per thread: allocating and zeroing 19 MiB per
+/// password was 7 % of a check).
+struct Worker {
+    params: Params,
+    memory: Vec<Block>,
+}
+
+impl Worker {
+    /// Whether `password` matches the argon2 PHC hash `parsed`, computed in this thread's
+    /// memory (a hash of a higher memory cost than the configured one gets its own).
+    fn verify_argon2(&mut self, password: &[u8], parsed: &PasswordHash) -> bool {
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return false;
+        };
+        let version = parsed.version.map(Version::try_from).transpose();
+        let (Ok(algorithm), Ok(version), Ok(params)) = (
+            Algorithm::try_from(parsed.algorithm),
+            version,
+            Params::try_from(parsed),
+        ) else {
+            return false;
+        };
+        let mut salt_bytes = [0u8; 64];
+        let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+            return false;
+        };
+        let blocks = params.block_count();
+        let argon2 = Argon2::new(algorithm, version.unwrap_or_default(), params);
+        let mut out = [0u8; Output::MAX_LENGTH];
+        let out = &mut out[..expected.len()];
+        let hashed = if blocks <= self.params.block_count() {
+            if self.memory.is_empty() {
+                self.memory = vec![Block::default(); self.params.block_count()];
+            }
+            argon2.hash_password_into_with_memory(password, salt, out, &mut self.memory[..blocks])
+        } else {
+            argon2.hash_password_into(password, salt, out)
+        };
+        // `Output`'s equality is constant-time.
+        hashed.is_ok() && Output::new(out).is_ok_and(|computed| computed == expected)
+    }
+}
 
 /// How much lower than the async runtime the hashing threads run (Linux nice value): the lowest,
 /// so a request thread that wakes takes the core at once (docs/architecture.md).
 const HASH_THREAD_NICE: i32 = 19;
 
 fn worker(params: Params, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    let mut state = Worker {
+        params,
+        memory: Vec::new(),
+    };
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority only changes the scheduling priority of the calling thread.
     unsafe {
@@ -53,7 +101,7 @@ fn worker(params: Params, jobs: Arc<Mutex<mpsc::Receiver<Job>>>) {
             Err(_) => return,
         };
         match job {
-            Ok(job) => job(&params),
+            Ok(job) => job(&mut state),
             // Every handle is gone: the pool shuts down.
             Err(_) => return,
         }
@@ -103,7 +151,7 @@ impl PasswordHasher {
 
     async fn run<T: Send + 'static>(
         &self,
-        job: impl FnOnce(&Params) -> T + Send + 'static,
+        job: impl FnOnce(&mut Worker) -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let inner = &self.inner;
         if inner.admitted.fetch_add(1, Ordering::AcqRel) >= inner.capacity {
@@ -112,8 +160,8 @@ impl PasswordHasher {
         }
         let admission = Admission(inner.clone());
         let (done, result) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |params| {
-            let out = job(params);
+        let job: Job = Box::new(move |worker| {
+            let out = job(worker);
             drop(admission);
             let _ = done.send(out);
         });
@@ -138,7 +186,7 @@ impl PasswordHasher {
 
     /// A PHC string (`$argon2id$v=19$m=…`) for `password`.
     pub async fn hash(&self, password: String) -> Result<String, HashError> {
-        self.run(move |params| Self::hash_sync(params, &password))
+        self.run(move |worker| Self::hash_sync(&worker.params, &password))
             .await?
     }
 
@@ -151,13 +199,13 @@ impl PasswordHasher {
         stored: Option<String>,
     ) -> Result<Verification, HashError> {
         let inner = self.inner.clone();
-        self.run(move |params| {
+        self.run(move |worker| {
             let Some(stored) = stored else {
-                let dummy = inner
-                    .dummy
-                    .get_or_init(|| Self::hash_sync(params, "gatehouse-dummy").unwrap_or_default());
+                let dummy = inner.dummy.get_or_init(|| {
+                    Self::hash_sync(&worker.params, "gatehouse-dummy").unwrap_or_default()
+                });
                 if let Ok(parsed) = PasswordHash::new(dummy) {
-                    let _ = Self::argon2(params).verify_password(password.as_bytes(), &parsed);
+                    worker.verify_argon2(password.as_bytes(), &parsed);
                 }
                 return Verification {
                     ok: false,
@@ -176,9 +224,8 @@ impl PasswordHasher {
                     needs_rehash: false,
                 };
             };
-            let ok = Self::argon2(params)
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok();
+            let ok = worker.verify_argon2(password.as_bytes(), &parsed);
+            let params = &worker.params;
             let current = parsed.algorithm.as_str() == "argon2id"
                 && Params::try_from(&parsed).is_ok_and(|p| {
                     p.m_cost() == params.m_cost()
@@ -305,6 +352,37 @@ mod tests {
                 needs_rehash: true
             }
         );
+    }
+
+    #[tokio::test]
+    async fn one_thread_reuses_its_memory_across_costs_and_answers() {
+        // One worker, so every check below runs in the same reused memory, whatever ran before.
+        let mut cfg = cheap(1, 4);
+        cfg.argon2_memory_kib = 128;
+        let h = PasswordHasher::new(&cfg).unwrap();
+        let own = h.hash("Secret-Pass1".into()).await.unwrap();
+        let mut smaller = cheap(1, 1);
+        smaller.argon2_memory_kib = 64;
+        smaller.argon2_iterations = 3;
+        let cheaper = PasswordHasher::new(&smaller)
+            .unwrap()
+            .hash("Other-Pass2".into())
+            .await
+            .unwrap();
+        for _ in 0..2 {
+            for (password, stored, ok) in [
+                ("Secret-Pass1", &own, true),
+                ("Other-Pass2", &cheaper, true),
+                ("Other-Pass2", &own, false),
+                ("Secret-Pass1", &cheaper, false),
+            ] {
+                let v = h
+                    .verify(password.into(), Some(stored.clone()))
+                    .await
+                    .unwrap();
+                assert_eq!(v.ok, ok, "{password} against {stored}");
+            }
+        }
     }
 
     #[tokio::test]

@@ -77,12 +77,8 @@ async fn open(
         (Some(_), Backend::Postgres | Backend::MySql) => 1,
         _ => 0,
     };
-    // sqlx's own `test_before_acquire`, plus telling the circuit: a broken idle connection is
-    // otherwise dropped silently and replaced by a new one, and with the server gone, that
-    // new one is retried until `DB_CONNECT_TIMEOUT`.
     macro_rules! pool {
         ($opts:ty) => {{
-            let circuit = circuit.clone();
             <$opts>::new()
                 .max_connections(max)
                 .min_connections(min)
@@ -90,17 +86,27 @@ async fn open(
                 .max_lifetime(cfg.pool_recycle)
                 .idle_timeout(Duration::from_secs(60))
                 .test_before_acquire(false)
-                .before_acquire(move |conn, _| {
-                    let circuit = circuit.clone();
-                    Box::pin(async move {
-                        conn.ping().await.inspect_err(|_| {
-                            if let Some(circuit) = &circuit {
-                                circuit.suspect();
-                            }
-                        })?;
-                        Ok(true)
-                    })
+        }};
+    }
+    // A server's connection is pinged when taken: sqlx's own `test_before_acquire`, plus
+    // telling the circuit (a broken idle connection is otherwise dropped silently and replaced
+    // by a new one, and with the server gone, that new one is retried until
+    // `DB_CONNECT_TIMEOUT`). A SQLite connection is a file handle with no server to lose, and
+    // its ping, a round trip to the connection's thread, was three per login.
+    macro_rules! server_pool {
+        ($opts:ty) => {{
+            let circuit = circuit.clone();
+            pool!($opts).before_acquire(move |conn, _| {
+                let circuit = circuit.clone();
+                Box::pin(async move {
+                    conn.ping().await.inspect_err(|_| {
+                        if let Some(circuit) = &circuit {
+                            circuit.suspect();
+                        }
+                    })?;
+                    Ok(true)
                 })
+            })
         }};
     }
     let conn = match cfg.backend {
@@ -129,7 +135,7 @@ async fn open(
         }
         Backend::Postgres => {
             let opts = postgres_options(cfg)?;
-            let pool = pool!(PgPoolOptions)
+            let pool = server_pool!(PgPoolOptions)
                 .connect_with(opts)
                 .await
                 .map_err(|e| unavailable(cfg, e))?;
@@ -137,7 +143,7 @@ async fn open(
         }
         Backend::MySql => {
             let opts = mysql_options(cfg)?;
-            let pool = pool!(MySqlPoolOptions)
+            let pool = server_pool!(MySqlPoolOptions)
                 .connect_with(opts)
                 .await
                 .map_err(|e| unavailable(cfg, e))?;
