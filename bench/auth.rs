@@ -50,33 +50,40 @@ fn raw_verifies_per_sec(config: &Config, secs: u64) -> f64 {
     let stop = Arc::new(AtomicBool::new(false));
     let count = Arc::new(AtomicU64::new(0));
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let started = Instant::now();
+    let ready = Arc::new(std::sync::Barrier::new(cores + 1));
     let threads: Vec<_> = (0..cores)
         .map(|_| {
             let (stop, count, hash, a) = (stop.clone(), count.clone(), hash.clone(), a.clone());
-            std::thread::spawn(move || {
-                // Computed into memory allocated once per thread, as the server's hashing
-                // threads do, so the ratio measures the server and not the allocator.
-                let parsed = PasswordHash::new(&hash).unwrap();
-                let mut salt = [0u8; 64];
-                let salt = parsed.salt.unwrap().decode_b64(&mut salt).unwrap();
-                let expected = parsed.hash.unwrap();
-                let mut memory = vec![argon2::Block::default(); a.params().block_count()];
-                let mut out = vec![0u8; expected.len()];
-                while !stop.load(Ordering::Relaxed) {
-                    a.hash_password_into_with_memory(
-                        PASSWORD.as_bytes(),
-                        salt,
-                        &mut out,
-                        &mut memory,
-                    )
-                    .unwrap();
-                    assert_eq!(out, expected.as_bytes());
-                    count.fetch_add(1, Ordering::Relaxed);
-                }
-            })
+            let ready = ready.clone();
+            std::thread::Builder::new()
+                .name("raw-argon2".into())
+                .spawn(move || {
+                    // Computed into memory allocated once per thread, as the server's hashing
+                    // threads do, so the ratio measures the server and not the allocator.
+                    let parsed = PasswordHash::new(&hash).unwrap();
+                    let mut salt = [0u8; 64];
+                    let salt = parsed.salt.unwrap().decode_b64(&mut salt).unwrap();
+                    let expected = parsed.hash.unwrap();
+                    let mut memory = vec![argon2::Block::default(); a.params().block_count()];
+                    let mut out = vec![0u8; expected.len()];
+                    ready.wait();
+                    while !stop.load(Ordering::Relaxed) {
+                        a.hash_password_into_with_memory(
+                            PASSWORD.as_bytes(),
+                            salt,
+                            &mut out,
+                            &mut memory,
+                        )
+                        .unwrap();
+                        assert_eq!(out, expected.as_bytes());
+                        count.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .unwrap()
         })
         .collect();
+    ready.wait();
+    let started = Instant::now();
     std::thread::sleep(Duration::from_secs(secs));
     stop.store(true, Ordering::Relaxed);
     for t in threads {
@@ -177,13 +184,15 @@ fn interleaved(targets: &[(String, Vec<String>)], cores: u32) -> Vec<Wrk> {
 }
 
 /// Raw argon2id on every core and logins through the server (`url`, driven by `script`) in
-/// turns, `ROUNDS` times over, so the machine's drift cancels out of their ratio.
+/// turns of `SECS` each, `ROUNDS` times over, so the machine's drift cancels out of their ratio.
 fn raw_and_logins(config: &Config, url: &str, script: &Path, cores: u32) -> (f64, Wrk) {
     let mut raw = 0.0;
     let mut logins = Wrk::default();
     for _ in 0..ROUNDS {
-        raw += raw_verifies_per_sec(config, SECS / 2) / ROUNDS as f64;
-        logins.add_round(wrk(url, cores * 4, cores, SECS / 2, Some(script), &[]));
+        raw += raw_verifies_per_sec(config, SECS) / ROUNDS as f64;
+        logins.add_round(wrk(url, cores * 4, cores, SECS, Some(script), &[]));
+        // The logins wrk left in flight finish before argon2id is measured alone again.
+        std::thread::sleep(Duration::from_millis(500));
     }
     (raw, logins)
 }

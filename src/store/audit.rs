@@ -2,8 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use uuid::Uuid;
 
@@ -22,7 +22,8 @@ pub struct AuditEntry {
 }
 
 pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(), StoreError> {
-    audit_log::ActiveModel {
+    // Nothing is read back: one statement on every backend.
+    audit_log::Entity::insert(audit_log::ActiveModel {
         id: Set(Uuid::now_v7()),
         at: Set(crate::store::now()),
         event: Set(entry.event.to_string()),
@@ -35,8 +36,8 @@ pub async fn record<C: ConnectionTrait>(db: &C, entry: AuditEntry) -> Result<(),
         } else {
             entry.detail
         }),
-    }
-    .insert(db)
+    })
+    .exec_without_returning(db)
     .await?;
     Ok(())
 }

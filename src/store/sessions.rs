@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -92,26 +92,33 @@ pub async fn create<C: ConnectionTrait>(
     new: NewSession,
 ) -> Result<sessions::Model, StoreError> {
     let now = crate::store::now();
-    Ok(sessions::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        user_id: Set(new.user_id),
-        refresh_generation: Set(0),
-        salt: Set(new.salt),
-        ip_address: Set(new.ip_address),
-        user_agent: Set(new.user_agent),
-        aal: Set(new.aal),
-        created_at: Set(now),
-        last_used_at: Set(now),
-        refreshed_at: Set(None),
-        expires_at: Set(new.expires_at),
-        revoked_at: Set(None),
-        revoked_reason: Set(None),
-        oidc_client_id: Set(new.oidc.as_ref().map(|o| o.0)),
-        oidc_scope: Set(new.oidc.as_ref().map(|o| o.1.clone())),
-        auth_time: Set(new.oidc.as_ref().map(|o| o.2)),
-    }
-    .insert(db)
-    .await?)
+    let (oidc_client_id, oidc_scope, auth_time) = match new.oidc {
+        Some((client, scope, at)) => (Some(client), Some(scope), Some(at)),
+        None => (None, None, None),
+    };
+    let row = sessions::Model {
+        id: Uuid::now_v7(),
+        user_id: new.user_id,
+        refresh_generation: 0,
+        salt: new.salt,
+        ip_address: new.ip_address,
+        user_agent: new.user_agent,
+        aal: new.aal,
+        created_at: now,
+        last_used_at: now,
+        refreshed_at: None,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        revoked_reason: None,
+        oidc_client_id,
+        oidc_scope,
+        auth_time,
+    };
+    // Every column is known here, so nothing is read back: one statement on every backend.
+    sessions::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(db)
+        .await?;
+    Ok(row)
 }
 
 pub async fn find<C: ConnectionTrait>(
