@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use gatehouse::Gatehouse;
 use gatehouse::config::{Config, Vars};
 use sea_orm::sqlx::{self, Connection};
@@ -32,8 +32,10 @@ fn main() {
     std::process::exit(if ok { 0 } else { 1 });
 }
 
-/// argon2id verifications per second at the configured cost, one thread per core.
-fn raw_verifies_per_sec(config: &Config, secs: u64) -> f64 {
+/// argon2id verifications per second at the configured cost, one thread per core: into memory
+/// each thread allocates once (as the server's hashing threads do), or with `allocating`,
+/// through the argon2 crate's `verify_password`, which allocates and zeroes it on every call.
+fn raw_verifies_per_sec(config: &Config, secs: u64, allocating: bool) -> f64 {
     let p = &config.password;
     let params = argon2::Params::new(
         p.argon2_memory_kib,
@@ -68,14 +70,18 @@ fn raw_verifies_per_sec(config: &Config, secs: u64) -> f64 {
                     let mut out = vec![0u8; expected.len()];
                     ready.wait();
                     while !stop.load(Ordering::Relaxed) {
-                        a.hash_password_into_with_memory(
-                            PASSWORD.as_bytes(),
-                            salt,
-                            &mut out,
-                            &mut memory,
-                        )
-                        .unwrap();
-                        assert_eq!(out, expected.as_bytes());
+                        if allocating {
+                            a.verify_password(PASSWORD.as_bytes(), &parsed).unwrap();
+                        } else {
+                            a.hash_password_into_with_memory(
+                                PASSWORD.as_bytes(),
+                                salt,
+                                &mut out,
+                                &mut memory,
+                            )
+                            .unwrap();
+                            assert_eq!(out, expected.as_bytes());
+                        }
                         count.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -185,11 +191,13 @@ fn interleaved(targets: &[(String, Vec<String>)], cores: u32) -> Vec<Wrk> {
 
 /// Raw argon2id on every core and logins through the server (`url`, driven by `script`) in
 /// turns of `SECS` each, `ROUNDS` times over, so the machine's drift cancels out of their ratio.
-fn raw_and_logins(config: &Config, url: &str, script: &Path, cores: u32) -> (f64, Wrk) {
-    let mut raw = 0.0;
+fn raw_and_logins(config: &Config, url: &str, script: &Path, cores: u32) -> ([f64; 2], Wrk) {
+    let mut raw = [0.0; 2];
     let mut logins = Wrk::default();
     for _ in 0..ROUNDS {
-        raw += raw_verifies_per_sec(config, SECS) / ROUNDS as f64;
+        for (allocating, sum) in [false, true].into_iter().zip(&mut raw) {
+            *sum += raw_verifies_per_sec(config, SECS, allocating) / ROUNDS as f64;
+        }
         logins.add_round(wrk(url, cores * 4, cores, SECS, Some(script), &[]));
         // The logins wrk left in flight finish before argon2id is measured alone again.
         std::thread::sleep(Duration::from_millis(500));
@@ -446,13 +454,18 @@ end
         return me_vs_hello(&me_alone, &hello_w) && me_alone.errors == 0;
     }
 
-    let (raw, logins) = tokio::task::spawn_blocking({
+    let ([raw, allocating], logins) = tokio::task::spawn_blocking({
         let (u, l) = (login_url.clone(), login_lua.clone());
         move || raw_and_logins(&config, &u, &l, cores)
     })
     .await
     .unwrap();
     println!("{:<48} {raw:>10.1} /s", "raw argon2id verifies (all cores)");
+    println!(
+        "{:<48} {allocating:>10.1} /s (logins {:.3} of it)",
+        "  the same through argon2's verify_password",
+        logins.rps / allocating
+    );
     if std::env::args().any(|a| a == "--logins") {
         // `bash bench/run --logins`: only raw argon2id and the logins, for work on the login path.
         return logins_vs_raw(&logins, raw) && logins.errors == 0;
