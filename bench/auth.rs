@@ -19,7 +19,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PASSWORD: &str = "Bench-Pass9!";
 const SECS: u64 = 6;
-/// How many turns the figures measured against each other take (each `SECS / 2` long).
+/// How many turns the figures measured against each other take.
 const ROUNDS: u64 = 3;
 const ACCOUNTS: usize = 8;
 
@@ -60,8 +60,8 @@ fn raw_verifies_per_sec(config: &Config, secs: u64, allocating: bool) -> f64 {
             std::thread::Builder::new()
                 .name("raw-argon2".into())
                 .spawn(move || {
-                    // Computed into memory allocated once per thread, as the server's hashing
-                    // threads do, so the ratio measures the server and not the allocator.
+                    // Unless `allocating`: into memory allocated once per thread, as the server's
+                    // hashing threads do, so the ratio measures the server and not the allocator.
                     let parsed = PasswordHash::new(&hash).unwrap();
                     let mut salt = [0u8; 64];
                     let salt = parsed.salt.unwrap().decode_b64(&mut salt).unwrap();

@@ -39,8 +39,8 @@ type Job = Box<dyn FnOnce(&mut Worker) + Send>;
 
 /// What a hashing thread keeps between jobs: the configured cost, and the argon2 memory it
 /// fills for every check. The memory is kept while jobs are waiting (allocating and zeroing
-/// 19 MiB per password was 7 % of a check when logins saturate the pool) and given back when
-/// the queue runs dry, so an idle server holds none of it.
+/// 19 MiB per password was about 8 % of a check when logins saturate the pool) and given back
+/// when the queue runs dry, so an idle server holds none of it.
 struct Worker {
     params: Params,
     memory: Vec<Block>,
@@ -269,6 +269,12 @@ mod tests {
         }
     }
 
+    /// `password` hashed by a pool of its own at `cfg`'s cost.
+    async fn hashed_with(cfg: &PasswordConfig, password: &str) -> String {
+        let h = PasswordHasher::new(cfg).unwrap();
+        h.hash(password.into()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn hashes_verify_and_wrong_passwords_do_not() {
         let h = PasswordHasher::new(&cheap(2, 4)).unwrap();
@@ -343,11 +349,7 @@ mod tests {
         }
         let mut other = cheap(1, 1);
         other.argon2_memory_kib = 128;
-        let old = PasswordHasher::new(&other)
-            .unwrap()
-            .hash("Secret-Pass1".into())
-            .await
-            .unwrap();
+        let old = hashed_with(&other, "Secret-Pass1").await;
         let v = h.verify("Secret-Pass1".into(), Some(old)).await.unwrap();
         assert_eq!(
             v,
@@ -368,11 +370,7 @@ mod tests {
         let mut smaller = cheap(1, 1);
         smaller.argon2_memory_kib = 64;
         smaller.argon2_iterations = 3;
-        let cheaper = PasswordHasher::new(&smaller)
-            .unwrap()
-            .hash("Other-Pass2".into())
-            .await
-            .unwrap();
+        let cheaper = hashed_with(&smaller, "Other-Pass2").await;
         // Submitted together, so they queue and each runs in the memory the one before it
         // left (the memory is given back only when the queue runs dry).
         let checks: Vec<_> = (0..3)
@@ -387,9 +385,7 @@ mod tests {
             .map(|(password, stored, ok)| {
                 let (h, stored) = (h.clone(), stored.clone());
                 let check =
-                    tokio::spawn(
-                        async move { h.verify(password.into(), Some(stored.clone())).await },
-                    );
+                    tokio::spawn(async move { h.verify(password.into(), Some(stored)).await });
                 (password, ok, check)
             })
             .collect();
