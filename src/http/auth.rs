@@ -10,7 +10,6 @@ use utoipa::{PartialSchema, ToSchema};
 use utoipa_axum::routes;
 
 use super::Area;
-
 use super::extract::{Client, CurrentUser, DEVICE_COOKIE, DeviceCookie, RequirePermission, perm};
 use super::json::{ApiJson, JsonOrForm};
 use super::problem::{PROBLEM_JSON, Problem};

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 use utoipa_axum::routes;
 
 use super::Area;
-
 use super::extract::{Client, CurrentUser};
 use super::json::ApiJson;
 use super::problem::{PROBLEM_JSON, Problem};

@@ -8,7 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use super::Area;
-
 use super::auth::{Cookie, LoginAnswer, signed_in};
 use super::extract::path_id;
 use super::extract::{Client, CurrentUser, cookie};

@@ -10,7 +10,6 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::Area;
-
 use super::extract::{Client, RequirePermission, perm};
 use super::json::ApiJson;
 use super::problem::{PROBLEM_JSON, Problem};
@@ -268,7 +267,7 @@ pub fn routes() -> OpenApiRouter<Gatehouse> {
         .routes(routes!(userinfo, userinfo_post))
 }
 
-/// The admin API of clients, under `/api/v1`.
+/// The admin API of clients, each path under `prefix` (see `Area`).
 pub(crate) fn admin_routes(prefix: &'static str) -> Area {
     Area::new(prefix)
         .routes(routes!(create_client, list_clients))

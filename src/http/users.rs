@@ -7,7 +7,6 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::routes;
 
 use super::Area;
-
 use super::extract::{Client, CurrentUser, RequirePermission, RequireRole, path_id, perm, tier};
 use super::json::{ApiJson, ApiQuery};
 use super::problem::{PROBLEM_JSON, Problem};
