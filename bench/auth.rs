@@ -189,20 +189,63 @@ fn interleaved(targets: &[(String, Vec<String>)], cores: u32) -> Vec<Wrk> {
     total
 }
 
+/// CPU seconds this process's threads have used so far: the server's hashing threads, and all
+/// the others (request handling, SQLite's threads). Threads that have exited are not counted.
+fn cpu_split() -> [f64; 2] {
+    // SAFETY: sysconf only reads a constant of the system.
+    let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    let mut split = [0.0; 2];
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return split;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let time = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
+        let secs = (time(11) + time(12)) / tick;
+        let hashing = stat[open + 1..close].starts_with("gatehouse-hash");
+        split[usize::from(!hashing)] += secs;
+    }
+    split
+}
+
 /// Raw argon2id on every core and logins through the server (`url`, driven by `script`) in
 /// turns of `SECS` each, `ROUNDS` times over, so the machine's drift cancels out of their ratio.
-fn raw_and_logins(config: &Config, url: &str, script: &Path, cores: u32) -> ([f64; 2], Wrk) {
+/// Also the CPU the server spent during the login turns: [hashing, everything else], seconds.
+fn raw_and_logins(
+    config: &Config,
+    url: &str,
+    script: &Path,
+    cores: u32,
+) -> ([f64; 2], Wrk, [f64; 2]) {
     let mut raw = [0.0; 2];
     let mut logins = Wrk::default();
+    let mut cpu = [0.0; 2];
     for _ in 0..ROUNDS {
         for (allocating, sum) in [false, true].into_iter().zip(&mut raw) {
             *sum += raw_verifies_per_sec(config, SECS, allocating) / ROUNDS as f64;
         }
+        let before = cpu_split();
         logins.add_round(wrk(url, cores * 4, cores, SECS, Some(script), &[]));
         // The logins wrk left in flight finish before argon2id is measured alone again.
         std::thread::sleep(Duration::from_millis(500));
+        let after = cpu_split();
+        for i in 0..2 {
+            cpu[i] += after[i] - before[i];
+        }
     }
-    (raw, logins)
+    (raw, logins, cpu)
 }
 
 async fn start(config: Config) -> (Gatehouse, String) {
@@ -454,7 +497,7 @@ end
         return me_vs_hello(&me_alone, &hello_w) && me_alone.errors == 0;
     }
 
-    let ([raw, allocating], logins) = tokio::task::spawn_blocking({
+    let ([raw, allocating], logins, [hashing, other]) = tokio::task::spawn_blocking({
         let (u, l) = (login_url.clone(), login_lua.clone());
         move || raw_and_logins(&config, &u, &l, cores)
     })
@@ -465,6 +508,15 @@ end
         "{:<48} {allocating:>10.1} /s (logins {:.3} of it)",
         "  the same through argon2's verify_password",
         logins.rps / allocating
+    );
+    // What the logins row depends on besides argon2's speed: the share of the server's CPU its
+    // hashing threads got, and the CPU a login costs outside hashing.
+    let count = logins.rps * (SECS * ROUNDS) as f64;
+    println!(
+        "{:<48} {:>10.3}        (outside hashing {:.2} ms CPU per login)",
+        "  hashing threads' share of the server's CPU",
+        hashing / (hashing + other),
+        other * 1000.0 / count
     );
     if std::env::args().any(|a| a == "--logins") {
         // `bash bench/run --logins`: only raw argon2id and the logins, for work on the login path.
