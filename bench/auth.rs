@@ -1,5 +1,6 @@
 //! Authentication benchmarks on this machine, in one run: raw argon2id, logins/s, `/auth/me` alone and under login load, refreshes/s on PostgreSQL against `pgbench -N` with as many clients, memory with 100,000 cached sessions, and a bare axum server for scale. Each figure is printed with its ratio against its limit.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
@@ -189,14 +190,14 @@ fn interleaved(targets: &[(String, Vec<String>)], cores: u32) -> Vec<Wrk> {
     total
 }
 
-/// CPU seconds this process's threads have used so far: the server's hashing threads, and all
-/// the others (request handling, SQLite's threads). Threads that have exited are not counted.
-fn cpu_split() -> [f64; 2] {
+/// CPU seconds each of this process's threads has used so far, by thread id, and whether it is
+/// one of the server's hashing threads.
+fn thread_cpu() -> HashMap<String, (bool, f64)> {
     // SAFETY: sysconf only reads a constant of the system.
     let tick = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    let mut split = [0.0; 2];
+    let mut threads = HashMap::new();
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return split;
+        return threads;
     };
     for task in tasks.flatten() {
         let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
@@ -213,9 +214,23 @@ fn cpu_split() -> [f64; 2] {
                 .unwrap_or(0.0)
         };
         // utime and stime: fields 14 and 15 of stat, 12 and 13 after the name.
-        let secs = (time(11) + time(12)) / tick;
         let hashing = stat[open + 1..close].starts_with("gatehouse-hash");
-        split[usize::from(!hashing)] += secs;
+        let id = task.file_name().to_string_lossy().into_owned();
+        threads.insert(id, (hashing, (time(11) + time(12)) / tick));
+    }
+    threads
+}
+
+/// The CPU seconds used between two `thread_cpu` readings: [hashing threads, all others].
+/// A thread that ended in between is not counted.
+fn cpu_between(
+    before: &HashMap<String, (bool, f64)>,
+    after: &HashMap<String, (bool, f64)>,
+) -> [f64; 2] {
+    let mut split = [0.0; 2];
+    for (id, (hashing, secs)) in after {
+        let earlier = before.get(id).map_or(0.0, |(_, s)| *s);
+        split[usize::from(!hashing)] += secs - earlier;
     }
     split
 }
@@ -236,14 +251,13 @@ fn raw_and_logins(
         for (allocating, sum) in [false, true].into_iter().zip(&mut raw) {
             *sum += raw_verifies_per_sec(config, SECS, allocating) / ROUNDS as f64;
         }
-        let before = cpu_split();
+        let before = thread_cpu();
         logins.add_round(wrk(url, cores * 4, cores, SECS, Some(script), &[]));
         // The logins wrk left in flight finish before argon2id is measured alone again.
         std::thread::sleep(Duration::from_millis(500));
-        let after = cpu_split();
-        for i in 0..2 {
-            cpu[i] += after[i] - before[i];
-        }
+        let [hashing, other] = cpu_between(&before, &thread_cpu());
+        cpu[0] += hashing;
+        cpu[1] += other;
     }
     (raw, logins, cpu)
 }
