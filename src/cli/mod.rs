@@ -202,11 +202,21 @@ fn parse_algorithm(raw: &str) -> Result<JwtAlgorithm, String> {
 
 /// Set up logging from the configuration (stderr, so command output stays clean on stdout).
 fn init_logging(config: &Config) {
+    log_to(config, std::io::stderr);
+}
+
+/// Log as the configuration says (`LOG_FORMAT`, `RUST_LOG`) into `writer`, for the rest of the
+/// process (nothing, if a subscriber is already set): what the server does on stderr, and the
+/// benchmarks into a file, so their figures include it.
+pub fn log_to<W>(config: &Config, writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_filter)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     let _ = match config.log_format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Pretty => builder.try_init(),
