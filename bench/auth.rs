@@ -248,7 +248,7 @@ fn raw_and_logins(
     let mut logins = Wrk::default();
     let mut cpu = [0.0; 2];
     // Logins before any is measured, as a running server has had them: the pool opens its
-    // connections and each prepares its statements, the hashing threads take their memory.
+    // connections and each prepares its statements.
     wrk(url, cores * 4, cores, SECS / 2, Some(script), &[]);
     std::thread::sleep(Duration::from_millis(500));
     for round in 1..=ROUNDS {
